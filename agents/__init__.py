@@ -1,0 +1,1 @@
+"""The line-card agent process."""

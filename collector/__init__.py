@@ -1,0 +1,1 @@
+"""The collector: receivers, reassembly, outputs."""

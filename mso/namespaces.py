@@ -1,0 +1,25 @@
+"""XML namespaces of the protocols and YANG modules mso speaks (facts from the RFCs/drafts)."""
+
+NETCONF_BASE = "urn:ietf:params:xml:ns:netconf:base:1.0"
+NOTIFICATION = "urn:ietf:params:xml:ns:netconf:notification:1.0"
+NETCONF_MONITORING = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
+YANG_LIBRARY = "urn:ietf:params:xml:ns:yang:ietf-yang-library"
+DATASTORES = "urn:ietf:params:xml:ns:yang:ietf-datastores"
+NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
+SUBSCRIBED_NOTIFICATIONS = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications"
+YANG_PUSH = "urn:ietf:params:xml:ns:yang:ietf-yang-push"
+YANG_PATCH = "urn:ietf:params:xml:ns:yang:ietf-yang-patch"
+MSO = "urn:ietf:params:xml:ns:yang:ietf-multiple-stream-originators"
+INTERFACES = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+HARDWARE = "urn:ietf:params:xml:ns:yang:ietf-hardware"
+IANA_HARDWARE = "urn:ietf:params:xml:ns:yang:iana-hardware"
+IANA_IF_TYPE = "urn:ietf:params:xml:ns:yang:iana-if-type"
+NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+
+BASE_1_0 = "urn:ietf:params:netconf:base:1.0"
+BASE_1_1 = "urn:ietf:params:netconf:base:1.1"
+
+
+def qn(namespace: str, name: str) -> str:
+    """Clark notation ``{namespace}name`` as lxml uses it."""
+    return f"{{{namespace}}}{name}"

@@ -1,0 +1,1 @@
+"""The Master publisher: NETCONF server, datastores, subscription service."""
