@@ -1,0 +1,5 @@
+import sys
+
+from mso.cli import main
+
+sys.exit(main())

@@ -1,0 +1,35 @@
+"""The ``mso`` command. Subcommands belong to the programs (``server``, later ``agent``,
+``collector``...) and are found through the ``mso.commands`` entry-point group, so this
+package never imports the programs it launches. Each entry point names a module with
+``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.metadata import entry_points
+
+from mso import logs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mso", description="YANG-Push telemetry for devices with a main board and line cards.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for entry in sorted(entry_points(group="mso.commands"), key=lambda e: e.name):
+        module = entry.load()
+        sub = commands.add_parser(entry.name, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                         help="structured log lines on stderr at this level and above (default info)")
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_level)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
