@@ -1,0 +1,565 @@
+"""NETCONF subtree filters (RFC 6241 §6) and XPath filters (RFC 6241 §8.9) on lxml data trees.
+
+Instance data is an element (``<data>`` or similar) whose children are the top-level YANG
+data nodes. Filtering never modifies its input: every result is a new element with the same
+tag as the data element, holding deep copies of what was selected.
+
+Schema knowledge is limited to list keys (a :data:`KeyIndex`), which is enough to include
+the keys of every list entry in a result and to merge trees entry by entry.
+
+Pure module: no I/O, no imports from the programs that use it.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from lxml import etree
+
+KeyIndex = Mapping[tuple[str, ...], tuple[str, ...]]
+"""Schema path of a list (Clark names from the top-level node down to the list itself) to
+the Clark names of its key leaves, in key order. A keyless list maps to ``()``."""
+
+
+class FilterError(ValueError):
+    """A filter the server cannot apply.
+
+    ``error_tag`` is the NETCONF error-tag to report (``invalid-value`` for a malformed
+    filter, ``operation-failed`` when evaluation itself fails), ``error_message`` the
+    human-readable text for ``<error-message>``.
+    """
+
+    def __init__(self, error_message: str, error_tag: str = "invalid-value") -> None:
+        super().__init__(error_message)
+        self.error_tag = error_tag
+        self.error_message = error_message
+
+
+# --------------------------------------------------------------------------------------
+# Selections: which data nodes a filter picked, built first and copied out once at the end.
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pick:
+    """A data node in the result: either its whole subtree, or only the picked children."""
+
+    whole: bool = False
+    children: dict[etree._Element, _Pick] = field(default_factory=dict)
+
+    def absorb(self, other: _Pick) -> None:
+        """Union ``other`` (a pick of the same data node) into this one."""
+        if self.whole:
+            return
+        if other.whole:
+            self.whole = True
+            self.children.clear()
+            return
+        for node, pick in other.children.items():
+            self.children.setdefault(node, _Pick()).absorb(pick)
+
+
+_Picks = dict[etree._Element, _Pick]
+
+
+def _pick_whole(picks: _Picks, node: etree._Element) -> None:
+    picks.setdefault(node, _Pick()).absorb(_Pick(whole=True))
+
+
+def _render(data: etree._Element, picks: _Picks) -> etree._Element:
+    """A new element with ``data``'s tag holding copies of the picked nodes, in data order."""
+    result = etree.Element(data.tag, nsmap=data.nsmap)
+    _render_children(result, data, picks)
+    return result
+
+
+def _render_children(out: etree._Element, data_parent: etree._Element, picks: _Picks) -> None:
+    for node in data_parent:
+        pick = picks.get(node)
+        if pick is None:
+            continue
+        if pick.whole:
+            out.append(_detached_copy(node))
+        else:
+            partial = etree.SubElement(
+                out, node.tag, attrib=dict(node.attrib), nsmap=_declared_here(node)
+            )
+            _render_children(partial, node, pick.children)
+
+
+def _detached_copy(node: etree._Element) -> etree._Element:
+    duplicate = copy.deepcopy(node)
+    duplicate.tail = None
+    return duplicate
+
+
+def _declared_here(node: etree._Element) -> dict[str | None, str]:
+    """The namespace declarations ``node`` adds to its parent's, so copies keep the prefixes."""
+    parent = node.getparent()
+    inherited = parent.nsmap if parent is not None else {}
+    return {prefix: uri for prefix, uri in node.nsmap.items() if inherited.get(prefix) != uri}
+
+
+def _element_children(node: etree._Element) -> Iterator[etree._Element]:
+    """Child elements, skipping comments and processing instructions."""
+    return (child for child in node if isinstance(child.tag, str))
+
+
+def _pick_keys(picks: _Picks, entry: etree._Element, key_tags: Iterable[str]) -> None:
+    """Add the key leaves of list entry ``entry`` to ``picks`` (its children's picks)."""
+    wanted = set(key_tags)
+    for child in _element_children(entry):
+        if child.tag in wanted:
+            _pick_whole(picks, child)
+
+
+# --------------------------------------------------------------------------------------
+# Subtree filtering (RFC 6241 §6)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _NodeTest:
+    """Which data elements one filter element stands for: name, namespace, attributes.
+
+    A filter element in no namespace (``xmlns=""``) matches its local name in every
+    namespace. RFC 6241 §6.2.1 only defines the namespace-qualified case; matching by
+    local name is our choice for unqualified filters. Attribute match expressions
+    (§6.2.2) require every filter attribute on the data element with the same value.
+    YANG instance data carries no XML attributes, so in practice a filter element with
+    attributes selects nothing, as §6.2.2 prescribes for elements without the attribute.
+    """
+
+    localname: str
+    tag: str | None
+    attributes: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, filter_node: etree._Element) -> _NodeTest:
+        qname = etree.QName(filter_node)
+        tag = filter_node.tag if qname.namespace else None
+        return cls(qname.localname, tag, tuple(filter_node.attrib.items()))
+
+    def select(self, index: Mapping[str, list[etree._Element]]) -> list[etree._Element]:
+        """The matching elements among the children indexed by local name."""
+        return [node for node in index.get(self.localname, ()) if self._matches(node)]
+
+    def _matches(self, node: etree._Element) -> bool:
+        if self.tag is not None and node.tag != self.tag:
+            return False
+        return all(node.get(name) == value for name, value in self.attributes)
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One sibling set of a subtree filter, sorted into the three kinds of §6.2.3–6.2.5."""
+
+    content_matches: tuple[tuple[_NodeTest, str], ...]
+    selections: tuple[_NodeTest, ...]
+    containments: tuple[tuple[_NodeTest, _Level], ...]
+
+    @classmethod
+    def of(cls, filter_nodes: Iterable[etree._Element]) -> _Level:
+        content_matches: list[tuple[_NodeTest, str]] = []
+        selections: list[_NodeTest] = []
+        containments: list[tuple[_NodeTest, _Level]] = []
+        for node in filter_nodes:
+            if not isinstance(node.tag, str):
+                continue
+            test = _NodeTest.of(node)
+            children = list(_element_children(node))
+            text = _stripped_text(node)
+            if children:
+                if text or any((child.tail or "").strip() for child in children):
+                    raise FilterError(
+                        f"subtree filter element {node.tag} has mixed content, "
+                        "which RFC 6241 §6.2.5 does not support"
+                    )
+                containments.append((test, cls.of(children)))
+            elif text:
+                content_matches.append((test, text))
+            else:
+                selections.append(test)
+        return cls(tuple(content_matches), tuple(selections), tuple(containments))
+
+
+def _stripped_text(node: etree._Element) -> str:
+    """Element text without leading/trailing whitespace (whitespace-only counts as none)."""
+    return (node.text or "").strip()
+
+
+def _index_by_localname(parent: etree._Element) -> dict[str, list[etree._Element]]:
+    index: dict[str, list[etree._Element]] = {}
+    for child in _element_children(parent):
+        index.setdefault(etree.QName(child).localname, []).append(child)
+    return index
+
+
+def subtree_filter(
+    data: etree._Element, filter_children: Sequence[etree._Element], keys: KeyIndex
+) -> etree._Element:
+    """Apply an RFC 6241 §6 subtree filter to ``data``.
+
+    ``filter_children`` are the top-level children of ``<filter>`` (or of a
+    datastore-subtree-filter); together they form one sibling set (§6.3). An empty sequence
+    selects nothing (§6.4.2). Returns a new element with ``data``'s tag holding deep copies
+    of the selected nodes; every list entry in the result carries its key leaves.
+    """
+    picks = _select_level(data, _Level.of(filter_children), (), keys)
+    return _render(data, picks or {})
+
+
+def _select_level(
+    parent: etree._Element, level: _Level, path: tuple[str, ...], keys: KeyIndex
+) -> _Picks | None:
+    """Evaluate one filter sibling set against the children of one data instance.
+
+    Returns the picks among ``parent``'s children, or None when a content match node is
+    false, which rejects this instance (and with it every sibling subtree, §6.2.5).
+    """
+    index = _index_by_localname(parent)
+    picks: _Picks = {}
+    for test, value in level.content_matches:
+        matching = [node for node in test.select(index) if _stripped_text(node) == value]
+        if not matching:
+            return None
+        for node in matching:
+            _pick_whole(picks, node)
+    if level.content_matches and not level.selections and not level.containments:
+        return {node: _Pick(whole=True) for node in _element_children(parent)}
+    for test in level.selections:
+        for node in test.select(index):
+            _pick_whole(picks, node)
+    for test, sublevel in level.containments:
+        for node in test.select(index):
+            inner = _select_level(node, sublevel, path + (node.tag,), keys)
+            if inner:
+                picks.setdefault(node, _Pick()).absorb(_Pick(children=inner))
+    if picks and path in keys:
+        _pick_keys(picks, parent, keys[path])
+    return picks
+
+
+# --------------------------------------------------------------------------------------
+# XPath filtering (RFC 6241 §8.9)
+# --------------------------------------------------------------------------------------
+
+_ROOT_VARIABLE = "mso-data-root"
+"""XPath variable bound to the data element, which plays the XPath root node."""
+
+
+class _Token(NamedTuple):
+    kind: str  # "literal", "number", "name", "variable", "operator" or "punctuation"
+    text: str
+    start: int
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<literal>"[^"]*"|'[^']*')
+  | (?P<number>\d+(?:\.\d*)?|\.\d+)
+  | (?P<punctuation>\.\.|\.|::|[()\[\],@])
+  | (?P<operator>//|/|!=|<=|>=|[=<>|+\-*])
+  | (?P<variable>\$[^\W\d][\w.\-]*(?::[^\W\d][\w.\-]*)?)
+  | (?P<name>[^\W\d][\w.\-]*(?::(?:[^\W\d][\w.\-]*|\*))?)
+  | (?P<other>.)
+    """,
+    re.VERBOSE,
+)
+
+_OPERATOR_NAMES = frozenset({"and", "or", "mod", "div"})
+_OPERAND_OPENERS = frozenset({"@", "::", "(", "[", ","})
+
+
+def _tokens(expression: str) -> Iterator[_Token]:
+    """XPath 1.0 tokens (§3.7), with ``*`` and operator names disambiguated.
+
+    Per XPath 1.0 §3.7, ``*`` is a multiplication and ``and``/``or``/``mod``/``div`` are
+    operators only when a token precedes them that is not ``@ :: ( [ ,`` or an operator;
+    otherwise they are name tests. Tokens of kind "other" are left for lxml to reject.
+    """
+    previous: _Token | None = None
+    for match in _TOKEN.finditer(expression):
+        kind = match.lastgroup or "other"
+        if kind == "space":
+            continue
+        text = match.group()
+        operand_expected = _opens_operand(previous)
+        if kind == "operator" and text == "*" and operand_expected:
+            kind = "name"
+        elif kind == "name" and text in _OPERATOR_NAMES and not operand_expected:
+            kind = "operator"
+        previous = _Token(kind, text, match.start())
+        yield previous
+
+
+def _opens_operand(previous: _Token | None) -> bool:
+    """Whether the next token starts an operand rather than continuing one (XPath §3.7)."""
+    return (
+        previous is None
+        or previous.kind == "operator"
+        or (previous.kind == "punctuation" and previous.text in _OPERAND_OPENERS)
+    )
+
+
+def _starts_step(token: _Token | None) -> bool:
+    return token is not None and (token.kind == "name" or token.text in {"@", ".", ".."})
+
+
+def _rooted_at_data(expression: str) -> str:
+    """Rewrite absolute location paths to start at ``$mso-data-root``.
+
+    RFC 6241 §8.9 evaluates the expression with the root node's children being the
+    top-level data nodes, so there may be many of them; an XML document has one document
+    element. The data element stands in for the root node: ``/x`` becomes
+    ``$mso-data-root/x``, ``//x`` becomes ``$mso-data-root//x`` and a bare ``/`` becomes
+    ``$mso-data-root``. A ``/`` is absolute exactly where an operand may start.
+    """
+    tokens = list(_tokens(expression))
+    rewritten: list[str] = []
+    copied_up_to = 0
+    for position, token in enumerate(tokens):
+        if token.text not in {"/", "//"}:
+            continue
+        previous = tokens[position - 1] if position else None
+        if not _opens_operand(previous):
+            continue
+        following = tokens[position + 1] if position + 1 < len(tokens) else None
+        anchor = f"${_ROOT_VARIABLE}"
+        if token.text == "//" or _starts_step(following):
+            anchor += token.text
+        rewritten.append(expression[copied_up_to : token.start] + anchor)
+        copied_up_to = token.start + len(token.text)
+    rewritten.append(expression[copied_up_to:])
+    return "".join(rewritten)
+
+
+def _check_prefixes(expression: str, namespaces: Mapping[str, str]) -> None:
+    """Reject names whose prefix has no namespace (lxml would only notice on evaluation)."""
+    for token in _tokens(expression):
+        if token.kind in {"name", "variable"} and ":" in token.text:
+            prefix = token.text.lstrip("$").split(":", 1)[0]
+            if prefix not in namespaces:
+                raise FilterError(f"XPath prefix {prefix!r} is not bound to a namespace")
+
+
+@dataclass(frozen=True)
+class CompiledXPath:
+    """An XPath filter ready to run against data trees many times.
+
+    Evaluation maps non-element results to elements: a text node selects the element
+    that holds it (``.../if:name/text()`` selects ``if:name``), and so does an attribute
+    node (our instance data has no XML attributes, so this only matters for foreign
+    trees). Selecting the root node (``/``) selects all data.
+    """
+
+    expression: str
+    _xpath: etree.XPath
+
+    def selected(self, data: etree._Element) -> list[etree._Element]:
+        """The elements of ``data`` (``data`` itself standing for the root) selected."""
+        try:
+            result = self._xpath(data, **{_ROOT_VARIABLE: data})
+        except etree.XPathError as error:
+            raise FilterError(
+                f"XPath {self.expression!r} failed: {error}", "operation-failed"
+            ) from error
+        if not isinstance(result, list):
+            raise FilterError(
+                f"XPath {self.expression!r} yields a {type(result).__name__}, "
+                "not a node-set"
+            )
+        owners = (_owning_element(node) for node in result)
+        return [owner for owner in owners if owner is not None]
+
+
+def _owning_element(node: object) -> etree._Element | None:
+    """The element a selected XPath node stands for (see :class:`CompiledXPath`).
+
+    None for what is not data: comments, processing instructions and formatting
+    whitespace (YANG instance data has no mixed content, so text beside child elements,
+    or after an element, is layout).
+    """
+    if isinstance(node, etree._Element):
+        return node if isinstance(node.tag, str) else None
+    if isinstance(node, etree._ElementUnicodeResult):
+        holder = node.getparent()
+        if node.is_tail or (node.is_text and _has_element_children(holder)):
+            return None
+        return holder
+    raise FilterError("XPath filter selects namespace nodes, which are not data")
+
+
+def compile_xpath(expression: str, namespaces: Mapping[str, str]) -> CompiledXPath:
+    """Compile and check an XPath filter; results are cached for repeated subscriptions.
+
+    ``namespaces`` maps prefixes to namespace URIs, typically those in scope on the filter
+    element. A default namespace (prefix ``None`` or ``""``) is ignored: XPath 1.0 never
+    applies it to unprefixed names. Raises :class:`FilterError` for bad syntax, unbound
+    prefixes, unknown functions or variables, and expressions that are not node-sets.
+    """
+    prefixed = tuple(sorted((prefix, uri) for prefix, uri in namespaces.items() if prefix))
+    return _compile_cached(expression, prefixed)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile_cached(expression: str, namespaces: tuple[tuple[str, str], ...]) -> CompiledXPath:
+    bound = dict(namespaces)
+    _check_prefixes(expression, bound)
+    try:
+        xpath = etree.XPath(_rooted_at_data(expression), namespaces=bound)
+    except etree.XPathSyntaxError as error:
+        raise FilterError(f"invalid XPath {expression!r}: {error}") from error
+    compiled = CompiledXPath(expression, xpath)
+    _trial_run(compiled)
+    return compiled
+
+
+def _trial_run(compiled: CompiledXPath) -> None:
+    """Evaluate once on empty data, so unknown functions and non-node-set results
+    (whose type in XPath 1.0 never depends on the data) fail at compile time."""
+    try:
+        compiled.selected(etree.Element("data"))
+    except FilterError as error:
+        raise FilterError(error.error_message) from error
+
+
+def xpath_filter(
+    data: etree._Element, expression: str, namespaces: Mapping[str, str], keys: KeyIndex
+) -> etree._Element:
+    """Apply an RFC 6241 §8.9 XPath filter to ``data``.
+
+    ``data``'s children are the top-level nodes of the document the expression sees, so
+    ``/if:interfaces`` and ``//if:name`` work as in RFC 6241. The result is a new element
+    with ``data``'s tag holding every selected node with its whole subtree and its
+    ancestors; every list entry among those ancestors carries its key leaves.
+    """
+    return _render_selection(data, compile_xpath(expression, namespaces).selected(data), keys)
+
+
+def _render_selection(
+    data: etree._Element, selected: Iterable[etree._Element], keys: KeyIndex
+) -> etree._Element:
+    picks: _Picks = {}
+    for node in selected:
+        if node is data:
+            return _render(data, {child: _Pick(whole=True) for child in _element_children(data)})
+        lineage = _lineage_below(data, node)
+        if lineage is not None:
+            _pick_with_ancestors(picks, lineage, keys)
+    return _render(data, picks)
+
+
+def _lineage_below(data: etree._Element, node: etree._Element) -> list[etree._Element] | None:
+    """``node`` and its ancestors up to (excluding) ``data``, top first; None if outside."""
+    lineage = [node]
+    for ancestor in node.iterancestors():
+        if ancestor is data:
+            lineage.reverse()
+            return lineage
+        lineage.append(ancestor)
+    return None
+
+
+def _pick_with_ancestors(
+    picks: _Picks, lineage: list[etree._Element], keys: KeyIndex
+) -> None:
+    level = picks
+    path: tuple[str, ...] = ()
+    for ancestor in lineage[:-1]:
+        path += (ancestor.tag,)
+        pick = level.setdefault(ancestor, _Pick())
+        if pick.whole:
+            return
+        if path in keys:
+            _pick_keys(pick.children, ancestor, keys[path])
+        level = pick.children
+    _pick_whole(level, lineage[-1])
+
+
+# --------------------------------------------------------------------------------------
+# Merging trees (several filters, several data providers)
+# --------------------------------------------------------------------------------------
+
+
+def merge_into(target: etree._Element, source: etree._Element, keys: KeyIndex) -> None:
+    """Merge the children of ``source`` into ``target`` (both data-root elements).
+
+    Nodes are matched by identity: containers by tag, list entries by tag and key values,
+    leaf-list entries by tag and value; a matched leaf takes the source's value; anything
+    unmatched is appended as a copy. ``source`` is not modified.
+
+    Without a schema a leaf-list and a leaf look alike: a childless element whose tag
+    repeats among the siblings of either tree is a leaf-list entry, otherwise a leaf. So
+    two single-entry leaf-lists with different values merge as a leaf would (the source
+    wins). Entries of keyless lists (and of lists missing from ``keys``) are identified
+    by their whole content, so identical entries are not duplicated.
+    """
+    _merge_children(target, source, (), keys)
+
+
+def _merge_children(
+    target: etree._Element, source: etree._Element, path: tuple[str, ...], keys: KeyIndex
+) -> None:
+    target_children = list(_element_children(target))
+    source_children = list(_element_children(source))
+    repeated = _repeated_tags(target_children) | _repeated_tags(source_children)
+    existing: dict[tuple[object, ...], etree._Element] = {}
+    for node in target_children:
+        existing.setdefault(_identity(node, path, keys, repeated), node)
+    for node in source_children:
+        identity = _identity(node, path, keys, repeated)
+        match = existing.get(identity)
+        if match is None:
+            match = _detached_copy(node)
+            target.append(match)
+            existing[identity] = match
+        elif _has_element_children(match) or _has_element_children(node):
+            _merge_children(match, node, path + (node.tag,), keys)
+        else:
+            match.text = node.text
+
+
+def _repeated_tags(nodes: Iterable[etree._Element]) -> set[str]:
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for node in nodes:
+        (repeated if node.tag in seen else seen).add(node.tag)
+    return repeated
+
+
+def _has_element_children(node: etree._Element) -> bool:
+    return any(True for _ in _element_children(node))
+
+
+def _identity(
+    node: etree._Element, path: tuple[str, ...], keys: KeyIndex, repeated: set[str]
+) -> tuple[object, ...]:
+    """What makes ``node`` the same data node as another sibling (see :func:`merge_into`)."""
+    key_tags = keys.get(path + (node.tag,))
+    if key_tags:
+        values = {child.tag: _stripped_text(child) for child in _element_children(node)}
+        return ("entry", node.tag, tuple(values.get(tag) for tag in key_tags))
+    if key_tags is not None:
+        return ("content", _canonical(node))
+    if node.tag not in repeated:
+        return ("node", node.tag)
+    if _has_element_children(node):
+        return ("content", _canonical(node))
+    return ("value", node.tag, _stripped_text(node))
+
+
+def _canonical(node: etree._Element) -> tuple[object, ...]:
+    """A hashable form of a subtree that ignores prefixes and formatting whitespace."""
+    return (
+        node.tag,
+        _stripped_text(node),
+        tuple(sorted(node.attrib.items())),
+        tuple(_canonical(child) for child in _element_children(node)),
+    )
