@@ -1,0 +1,88 @@
+"""``mso server``: run the Master publisher."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import resource
+import signal
+import sys
+from pathlib import Path
+
+from mso.cli_args import CliError, host_port, positive_int, user_password
+from mso.schema import SchemaError
+from server.datastore import DatastoreError
+from server.master import Master, ServerConfig
+
+HELP = "run the Master publisher: NETCONF over SSH (RFC 6241/6242)"
+log = logging.getLogger("mso.server")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", type=host_port, default=("127.0.0.1", 8300), metavar="HOST:PORT",
+                        help="address of the NETCONF SSH server (default 127.0.0.1:8300; port 0 picks a free one)")
+    parser.add_argument("--state-dir", type=Path, default=Path(".mso-state"),
+                        help="where the host key and the running configuration are kept (default ./.mso-state)")
+    parser.add_argument("--user", type=user_password, action="append", default=[], metavar="NAME:PASSWORD",
+                        help="a user allowed to log in with a password (repeatable; meant for tests and demos)")
+    parser.add_argument("--authorized-keys", type=Path, metavar="FILE",
+                        help="an OpenSSH authorized_keys file of public keys allowed to log in (any user name)")
+    parser.add_argument("--max-message-bytes", type=positive_int, default=16 * 1024 * 1024,
+                        help="largest NETCONF message accepted; a larger one ends that session (default 16 MiB)")
+    parser.add_argument("--line-cards", type=positive_int, default=3,
+                        help="line cards of the simulated device (default 3)")
+    parser.add_argument("--ports", type=positive_int, default=48,
+                        help="interfaces per simulated line card (default 48)")
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    if not args.user and not args.authorized_keys:
+        raise CliError("no user configured: give --user NAME:PASSWORD or --authorized-keys FILE")
+    if args.authorized_keys and not args.authorized_keys.is_file():
+        raise CliError(f"--authorized-keys: no such file: {args.authorized_keys}")
+    host, port = args.listen
+    return ServerConfig(
+        host=host,
+        port=port,
+        state_dir=args.state_dir,
+        users=tuple(args.user),
+        authorized_keys=args.authorized_keys,
+        max_message_bytes=args.max_message_bytes,
+        line_cards=args.line_cards,
+        ports_per_card=args.ports,
+    )
+
+
+def _raise_fd_limit() -> None:
+    """Each session holds a socket: allow as many as the hard limit permits."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _serve(config: ServerConfig) -> None:
+    _raise_fd_limit()
+    master = Master(config)
+    await master.start()
+    print(f"mso server: listening on {config.host}:{master.port} (state dir {config.state_dir})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutdown")
+    await master.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+        asyncio.run(_serve(config))
+    except (CliError, DatastoreError, SchemaError) as error:
+        print(f"mso server: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"mso server: cannot listen on {args.listen[0]}:{args.listen[1]}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    return 0

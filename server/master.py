@@ -1,0 +1,119 @@
+"""The Master publisher: composes the schema, datastores, sessions, dispatcher and transport."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from mso.device_sim import CardSpec, DeviceSimulator
+from mso.namespaces import HARDWARE, INTERFACES, NETCONF_MONITORING, YANG_LIBRARY, qn
+from mso.schema import Schema, ValidationError
+from server import netconf_ops
+from server.authz import AccessControl, PermitAll
+from server.datastore import DatastoreError, RunningDatastore
+from server.monitoring import netconf_state
+from server.operational import OperationalDatastore
+from server.rpc import Dispatcher, RpcEvent
+from server.sessions import SessionRegistry
+from server.ssh_transport import start_ssh
+
+if TYPE_CHECKING:
+    from server.session import NetconfSession
+
+log = logging.getLogger("mso.master")
+
+# Capabilities of RFC 6241 features the handlers implement beyond what the schema announces.
+EXTRA_CAPABILITIES = ("urn:ietf:params:netconf:capability:validate:1.1",)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8300
+    state_dir: Path = Path(".mso-state")
+    users: tuple[tuple[str, str], ...] = ()
+    authorized_keys: Path | None = None
+    max_message_bytes: int = 16 * 1024 * 1024
+    line_cards: int = 3
+    ports_per_card: int = 48
+    extra_yang_dirs: tuple[Path, ...] = field(default=())
+
+
+def log_rpc(event: RpcEvent) -> None:
+    fields = {
+        "session-id": event.session_id,
+        "user": event.user,
+        "op": event.operation,
+        "message-id": event.message_id,
+        "outcome": "error" if event.error else "ok",
+        "ms": f"{event.seconds * 1000:.3f}",
+    }
+    if event.error is not None:
+        fields["error-tag"] = event.error.tag
+    log.info("rpc", extra={"fields": fields})
+
+
+class Master:
+    def __init__(self, config: ServerConfig, schema: Schema | None = None, access: AccessControl | None = None) -> None:
+        self.config = config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.schema = schema or Schema.load(config.extra_yang_dirs)
+        self.running = RunningDatastore(config.state_dir)
+        self._check_stored_config()
+        self.sessions = SessionRegistry()
+        self.access = access or PermitAll()
+        self.dispatcher = Dispatcher(self.access)
+        netconf_ops.register(self.dispatcher)
+        self.dispatcher.observers.append(log_rpc)
+        self.capabilities = [*self.schema.hello_capabilities(), *EXTRA_CAPABILITIES]
+        self.operational = OperationalDatastore(self.running, self.schema.key_index)
+        self._add_state_sources()
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+
+    def _check_stored_config(self) -> None:
+        try:
+            self.schema.validate_config(self.running.root)
+        except ValidationError as error:
+            raise DatastoreError(f"{self.running.path}: stored configuration is invalid: {error.error_message}") from None
+
+    def _add_state_sources(self) -> None:
+        cards = [CardSpec(0, 0)] + [CardSpec(slot, self.config.ports_per_card) for slot in range(1, self.config.line_cards + 1)]
+        device = DeviceSimulator(cards)
+        self.operational.add_source({qn(HARDWARE, "hardware"), qn(INTERFACES, "interfaces")}, device.operational)
+        self.operational.add_source(
+            {qn(YANG_LIBRARY, "yang-library"), qn(YANG_LIBRARY, "modules-state")},
+            lambda: [self.schema.yang_library(), self.schema.modules_state()],
+        )
+        self.operational.add_source({qn(NETCONF_MONITORING, "netconf-state")}, lambda: [netconf_state(self)])
+
+    async def start(self) -> None:
+        self._acceptor = await start_ssh(self)
+
+    @property
+    def port(self) -> int:
+        assert self._acceptor is not None, "start() first"
+        return self._acceptor.sockets[0].getsockname()[1]
+
+    def session_closed(self, session: "NetconfSession") -> None:
+        """Whatever a session held ends with it."""
+        self.release_locks(session.info.session_id)
+
+    def release_locks(self, session_id: int) -> None:
+        if self.running.lock_owner == session_id:
+            self.running.lock_owner = None
+            self.running.lock_time = None
+
+    async def close(self) -> None:
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+        for session in self.sessions:
+            session.close("server shutdown")
+
+    async def wait_closed(self) -> None:
+        assert self._acceptor is not None, "start() first"
+        await self._acceptor.wait_closed()

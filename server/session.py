@@ -1,0 +1,275 @@
+"""One NETCONF session on one SSH channel (RFC 6241 + RFC 6242).
+
+The session owns the framing state and the order of replies: requests are processed one at a
+time, in arrival order, by a worker task, so replies go out in the order the requests came in.
+Every outgoing message is framed and written in a single channel write, so a notification pushed
+between two replies can never interleave with them on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import asyncssh
+from lxml import etree
+
+from mso.framing import FrameDecoder, FramingError, frame_chunked, frame_eom
+from mso.namespaces import BASE_1_0, BASE_1_1, NETCONF_BASE, qn
+from mso.rpc_error import RpcError, info_element
+from mso.xml_parsing import MalformedXML, parse_xml
+from server.authz import Principal
+from server.rpc import RpcContext
+
+if TYPE_CHECKING:
+    from server.master import Master
+
+log = logging.getLogger("mso.session")
+
+_RPC = qn(NETCONF_BASE, "rpc")
+_HELLO = qn(NETCONF_BASE, "hello")
+
+
+@dataclass
+class SessionCounters:
+    """RFC 6022 per-session statistics."""
+
+    in_rpcs: int = 0
+    in_bad_rpcs: int = 0
+    out_rpc_errors: int = 0
+    out_notifications: int = 0
+
+
+@dataclass
+class SessionInfo:
+    session_id: int
+    user: str
+    source_host: str
+    login_time: datetime
+    counters: SessionCounters = field(default_factory=SessionCounters)
+
+
+class NetconfSession(asyncssh.SSHServerSession):
+    """The asyncssh session object for the ``netconf`` subsystem."""
+
+    def __init__(self, master: "Master", user: str, source_host: str) -> None:
+        self._master = master
+        self.info = SessionInfo(master.sessions.next_id(), user, source_host, datetime.now(timezone.utc))
+        self.principal = Principal(user, self.info.session_id)
+        self._decoder = FrameDecoder(master.config.max_message_bytes)
+        self._frame: Callable[[bytes], bytes] = frame_eom
+        self._chan: asyncssh.SSHServerChannel | None = None
+        self._hello_done = False
+        self._requests: asyncio.Queue[bytes] = asyncio.Queue()
+        self._worker: asyncio.Task | None = None
+        self._closing = False
+        self._close_after_reply = False
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    # --- asyncssh callbacks -------------------------------------------------------------------
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
+        self._chan = chan
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return subsystem == "netconf"
+
+    def session_started(self) -> None:
+        self._master.sessions.add(self)
+        log.info(
+            "session-open",
+            extra={"fields": {"session-id": self.info.session_id, "user": self.info.user, "source": self.info.source_host}},
+        )
+        self._send(self._hello_message())
+        self._worker = asyncio.get_running_loop().create_task(self._process_requests())
+
+    def data_received(self, data: bytes, datatype: Any) -> None:
+        if self._closing:
+            return
+        try:
+            messages = self._decoder.feed(data)
+            if not self._hello_done and messages:
+                messages = self._on_hello(messages[0]) if not self._closing else []
+            for message in messages:
+                self._requests.put_nowait(message)
+        except FramingError as error:
+            self._abort(f"framing: {error}")
+
+    def eof_received(self) -> bool:
+        self._abort("peer closed")
+        return False
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        if self._worker is not None:
+            self._worker.cancel()
+        if self._master.sessions.remove(self):
+            log.info("session-close", extra={"fields": {"session-id": self.info.session_id, "user": self.info.user}})
+            self._master.session_closed(self)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    @property
+    def writable(self) -> asyncio.Event:
+        """Cleared while the SSH channel's send buffer is above its high-water mark."""
+        return self._writable
+
+    def send_notification(self, message: bytes) -> None:
+        """Queue one complete ``<notification>`` document for sending."""
+        self.info.counters.out_notifications += 1
+        self._master.sessions.statistics.out_notifications += 1
+        self._send(message)
+
+    def _send(self, message: bytes) -> None:
+        if self._chan is not None and not self._closing:
+            self._chan.write(self._frame(message))
+
+    def close_after_reply(self) -> None:
+        """close-session: the ``<ok/>`` goes out first, then the session ends."""
+        self._close_after_reply = True
+
+    def close(self, reason: str) -> None:
+        """End the session from the server side (close-session, kill-session, shutdown)."""
+        self._abort(reason)
+
+    def _abort(self, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        log.info("session-end", extra={"fields": {"session-id": self.info.session_id, "reason": reason}})
+        if self._chan is not None:
+            self._chan.close()
+
+    # --- hello --------------------------------------------------------------------------------
+
+    def _hello_message(self) -> bytes:
+        hello = etree.Element(_HELLO, nsmap={None: NETCONF_BASE})
+        caps = etree.SubElement(hello, qn(NETCONF_BASE, "capabilities"))
+        for uri in self._master.capabilities:
+            etree.SubElement(caps, qn(NETCONF_BASE, "capability")).text = uri
+        etree.SubElement(hello, qn(NETCONF_BASE, "session-id")).text = str(self.info.session_id)
+        return etree.tostring(hello, xml_declaration=True, encoding="UTF-8")
+
+    def _on_hello(self, message: bytes) -> list[bytes]:
+        """Check the client's hello (RFC 6241 §8.1) and fix the framing; returns queued messages."""
+        try:
+            hello = parse_xml(message)
+        except MalformedXML as error:
+            return self._bad_hello(f"unparsable hello: {error}")
+        if hello.tag != _HELLO:
+            return self._bad_hello(f"expected <hello>, got <{etree.QName(hello).localname}>")
+        if hello.find(qn(NETCONF_BASE, "session-id")) is not None:
+            return self._bad_hello("a client hello must not carry a session-id")
+        offered = {(c.text or "").strip() for c in hello.iter(qn(NETCONF_BASE, "capability"))}
+        if BASE_1_0 not in offered and BASE_1_1 not in offered:
+            return self._bad_hello("no common base capability")
+        chunked = BASE_1_1 in offered
+        self._frame = frame_chunked if chunked else frame_eom
+        self._hello_done = True
+        return self._decoder.hello_done(chunked)
+
+    def _bad_hello(self, reason: str) -> list[bytes]:
+        self._master.sessions.statistics.in_bad_hellos += 1
+        self._abort(f"bad hello: {reason}")
+        return []
+
+    # --- requests -----------------------------------------------------------------------------
+
+    async def _process_requests(self) -> None:
+        while True:
+            message = await self._requests.get()
+            reply = await self._handle(message)
+            if reply is not None:
+                self._send(reply)
+            if self._close_after_reply:
+                self._abort("close-session")
+            if self._closing:
+                return
+
+    async def _handle(self, message: bytes) -> bytes | None:
+        stats = self._master.sessions.statistics
+        try:
+            rpc = parse_xml(message)
+        except MalformedXML as error:
+            return self._error_reply(None, self._malformed(f"not well-formed XML: {error}"))
+        if rpc.tag != _RPC:
+            return self._error_reply(None, self._not_an_rpc(rpc))
+        attributes = dict(rpc.attrib)
+        message_id = attributes.get("message-id")
+        operations = [child for child in rpc if isinstance(child.tag, str)]
+        self.info.counters.in_rpcs += 1
+        stats.in_rpcs += 1
+        try:
+            if message_id is None:
+                raise RpcError(
+                    "missing-attribute",
+                    "the rpc element has no message-id",
+                    type="rpc",
+                    info=[info_element("bad-attribute", "message-id"), info_element("bad-element", "rpc")],
+                )
+            if len(operations) != 1:
+                raise RpcError("malformed-message" if operations else "missing-element",
+                               "an rpc must carry exactly one operation",
+                               type="rpc" if operations else "protocol",
+                               info=[info_element("bad-element", "rpc")])
+            ctx = RpcContext(self, self.principal, message_id, self._master)
+            content = await self._master.dispatcher.dispatch(ctx, operations[0])
+        except RpcError as error:
+            return self._error_reply(attributes, error)
+        except Exception:  # a handler bug must not kill the session: answer and log it
+            log.exception("handler failed", extra={"fields": {"session-id": self.info.session_id}})
+            return self._error_reply(attributes, RpcError("operation-failed", "internal error", type="application"))
+        return self._ok_reply(attributes, content)
+
+    def _malformed(self, message: str) -> RpcError:
+        self.info.counters.in_bad_rpcs += 1
+        self._master.sessions.statistics.in_bad_rpcs += 1
+        # malformed-message is new in base:1.1 (RFC 6241 Appendix A); base:1.0 peers get operation-failed
+        tag = "malformed-message" if self._frame is frame_chunked else "operation-failed"
+        return RpcError(tag, message, type="rpc")
+
+    def _not_an_rpc(self, element: etree._Element) -> RpcError:
+        qname = etree.QName(element)
+        if qname.namespace != NETCONF_BASE:
+            return RpcError(
+                "unknown-namespace",
+                f"expected an rpc in {NETCONF_BASE}",
+                type="protocol",
+                info=[info_element("bad-element", qname.localname), info_element("bad-namespace", qname.namespace or "")],
+            )
+        return RpcError("unknown-element", f"unexpected <{qname.localname}>", type="protocol",
+                        info=[info_element("bad-element", qname.localname)])
+
+    def _ok_reply(self, attributes: dict[str, str] | None, content: Sequence[etree._Element] | None) -> bytes:
+        reply = self._reply_element(attributes)
+        if content is None:
+            etree.SubElement(reply, qn(NETCONF_BASE, "ok"))
+        else:
+            reply.extend(content)
+        return etree.tostring(reply)
+
+    def _error_reply(self, attributes: dict[str, str] | None, error: RpcError) -> bytes:
+        self.info.counters.out_rpc_errors += 1
+        self._master.sessions.statistics.out_rpc_errors += 1
+        reply = self._reply_element(attributes)
+        reply.append(error.to_element())
+        return etree.tostring(reply)
+
+    @staticmethod
+    def _reply_element(attributes: dict[str, str] | None) -> etree._Element:
+        """An rpc-reply carrying every attribute of the rpc (RFC 6241 §4.2)."""
+        reply = etree.Element(qn(NETCONF_BASE, "rpc-reply"), nsmap={None: NETCONF_BASE})
+        for name, value in (attributes or {}).items():
+            reply.set(name, value)
+        return reply

@@ -1,0 +1,98 @@
+"""The SSH transport of the Master (RFC 6242): host key, user authentication, the ``netconf``
+subsystem. Everything NETCONF happens in ``server.session``; this module only admits peers."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from server.session import NetconfSession
+
+if TYPE_CHECKING:
+    from server.master import Master
+
+log = logging.getLogger("mso.ssh")
+
+HOST_KEY_FILE = "ssh_host_ed25519_key"
+
+
+def load_or_create_host_key(state_dir: Path) -> asyncssh.SSHKey:
+    """The host key is generated once and kept, so clients' known_hosts stay valid across restarts."""
+    path = state_dir / HOST_KEY_FILE
+    if path.exists():
+        return asyncssh.read_private_key(str(path))
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.export_private_key())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return key
+
+
+class _Admission(asyncssh.SSHServer):
+    """One per SSH connection: authenticates the user and opens NETCONF sessions for them."""
+
+    def __init__(self, master: "Master", passwords: Mapping[str, str], keys: asyncssh.SSHAuthorizedKeys | None) -> None:
+        self._master = master
+        self._passwords = passwords
+        self._keys = keys
+        self._user = ""
+        self._peer = ""
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        host, port = conn.get_extra_info("peername")[:2]
+        self._peer = f"{host}:{port}"
+
+    def begin_auth(self, username: str) -> bool:
+        self._user = username
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return bool(self._passwords)
+
+    def validate_password(self, username: str, password: str) -> bool:
+        expected = self._passwords.get(username)
+        ok = expected is not None and hmac.compare_digest(expected.encode(), password.encode())
+        if not ok:
+            log.warning("auth-failed", extra={"fields": {"user": username, "source": self._peer, "method": "password"}})
+        return ok
+
+    def public_key_auth_supported(self) -> bool:
+        return self._keys is not None
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        host = self._peer.rsplit(":", 1)[0]
+        return self._keys is not None and self._keys.validate(key, host, host) is not None
+
+    def session_requested(self) -> NetconfSession:
+        return NetconfSession(self._master, self._user, self._peer)
+
+
+async def start_ssh(master: "Master") -> asyncssh.SSHAcceptor:
+    config = master.config
+    keys = asyncssh.read_authorized_keys(str(config.authorized_keys)) if config.authorized_keys else None
+    passwords = dict(config.users)
+    return await asyncssh.create_server(
+        lambda: _Admission(master, passwords, keys),
+        config.host,
+        config.port,
+        server_host_keys=[load_or_create_host_key(config.state_dir)],
+        encoding=None,
+        allow_pty=False,
+        agent_forwarding=False,
+        allow_scp=False,
+        keepalive_interval=30,
+        login_timeout=30,
+        # large windows keep a fast subscriber's pushes flowing without per-packet window updates
+        window=8 * 1024 * 1024,
+        max_pktsize=256 * 1024,
+    )
