@@ -1,0 +1,103 @@
+"""Fixtures that run the real programs as OS processes on 127.0.0.1 and stop them by pid."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+USER, PASSWORD = "admin", "admin-secret"
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one async test body on a fresh event loop."""
+    return asyncio.run(coroutine)
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen
+    port: int
+    state_dir: Path
+    log_path: Path
+    host: str = "127.0.0.1"
+    user: str = USER
+    password: str = PASSWORD
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _read_line(process: subprocess.Popen, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.1)
+        if ready:
+            return process.stdout.readline().decode()
+        if process.poll() is not None:
+            break
+    return ""
+
+
+def start_server(state_dir: Path, extra_args: Sequence[str] = (), port: int = 0) -> ServerProcess:
+    """Start ``mso server`` and wait until it says where it listens."""
+    log_path = state_dir.parent / f"{state_dir.name}-server.log"
+    log_file = open(log_path, "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mso", "server", "--listen", f"127.0.0.1:{port}", "--state-dir", str(state_dir),
+         "--user", f"{USER}:{PASSWORD}", "--log-level", "info", *extra_args],
+        stdout=subprocess.PIPE, stderr=log_file, start_new_session=True,
+    )
+    log_file.close()
+    line = _read_line(process, timeout=30)
+    if "listening on" not in line:
+        stop_process(process)
+        raise RuntimeError(f"server did not start: {line!r}\n{log_path.read_text(errors='replace')}")
+    return ServerProcess(process, int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1]), state_dir, log_path)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL the whole process group by pid if it does not go."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = start_server(tmp_path / "state")
+    yield srv
+    stop_process(srv.process)
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator:
+    """Start servers on demand (e.g. to restart one on the same state dir); all stopped at the end."""
+    started: list[ServerProcess] = []
+
+    def factory(state_dir: Path | None = None, extra_args: Sequence[str] = (), port: int = 0) -> ServerProcess:
+        srv = start_server(state_dir or tmp_path / "state", extra_args, port)
+        started.append(srv)
+        return srv
+
+    yield factory
+    for srv in started:
+        stop_process(srv.process)
