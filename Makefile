@@ -1,0 +1,29 @@
+# The two commands of the README: `make demo` and `make test`. Both bootstrap a fresh machine
+# first (apt: libyang2-dev, libyang2-tools; a .venv with the project and its test extras).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mso-installed
+
+.PHONY: bootstrap demo test lint bench clean
+
+bootstrap: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
+	touch $@
+
+demo: $(STAMP)
+	$(PY) -m examples.demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/lint_yang.sh
+
+bench: $(STAMP)
+	$(PY) -m bench.rpc
+
+clean:
+	rm -rf .mso-state .pytest_cache .hypothesis
