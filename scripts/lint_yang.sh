@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Lints our YANG modules (yang/*.yang, or the files given as arguments) with
+# `pyang --ietf --lint` and with yanglint, against the IETF modules pyang installs.
+# One line per module; any error or warning from either tool fails it, and the script then
+# exits 1. No warning is tolerated: ietf-multiple-stream-originators passes both tools clean.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-$root/.venv/bin/python}
+[ -x "$python" ] || python=python3
+pyang=$(dirname "$python")/pyang
+[ -x "$pyang" ] || pyang=pyang
+
+ietf_path=$(cd "$root" && "$python" -c \
+  'from mso.schema import ietf_module_dirs; print(":".join(map(str, ietf_module_dirs())))')
+search_path="$ietf_path:$root/yang"
+yanglint_path=()
+IFS=: read -ra dirs <<<"$search_path"
+for d in "${dirs[@]}"; do yanglint_path+=(-p "$d"); done
+
+if [ $# -eq 0 ]; then
+  shopt -s nullglob
+  set -- "$root"/yang/*.yang
+  [ $# -gt 0 ] || { echo "lint_yang: no modules in $root/yang" >&2; exit 1; }
+fi
+
+failed=0
+for module in "$@"; do
+  report=""
+  if ! out=$("$pyang" --ietf --lint -p "$search_path" "$module" 2>&1) || [ -n "$out" ]; then
+    report+="  pyang --ietf --lint:"$'\n'"$(sed 's/^/    /' <<<"${out:-(exit status non-zero)}")"$'\n'
+  fi
+  if ! out=$(yanglint "${yanglint_path[@]}" "$module" 2>&1) || [ -n "$out" ]; then
+    report+="  yanglint:"$'\n'"$(sed 's/^/    /' <<<"${out:-(exit status non-zero)}")"$'\n'
+  fi
+  if [ -z "$report" ]; then
+    echo "ok    $module"
+  else
+    echo "FAIL  $module"
+    printf '%s' "$report"
+    failed=1
+  fi
+done
+exit $failed
