@@ -145,14 +145,12 @@ class _NodeTest:
         tag = filter_node.tag if qname.namespace else None
         return cls(qname.localname, tag, tuple(filter_node.attrib.items()))
 
-    def select(self, index: Mapping[str, list[etree._Element]]) -> list[etree._Element]:
-        """The matching elements among the children indexed by local name."""
-        return [node for node in index.get(self.localname, ()) if self._matches(node)]
-
-    def _matches(self, node: etree._Element) -> bool:
-        if self.tag is not None and node.tag != self.tag:
-            return False
-        return all(node.get(name) == value for name, value in self.attributes)
+    def select(self, parent: etree._Element) -> list[etree._Element]:
+        """The matching children of ``parent`` (lxml finds them by tag in C: no index needed)."""
+        nodes = parent.iterchildren(self.tag if self.tag is not None else "{*}" + self.localname)
+        if not self.attributes:
+            return list(nodes)
+        return [node for node in nodes if all(node.get(name) == value for name, value in self.attributes)]
 
 
 @dataclass(frozen=True)
@@ -193,13 +191,6 @@ def _stripped_text(node: etree._Element) -> str:
     return (node.text or "").strip()
 
 
-def _index_by_localname(parent: etree._Element) -> dict[str, list[etree._Element]]:
-    index: dict[str, list[etree._Element]] = {}
-    for child in _element_children(parent):
-        index.setdefault(etree.QName(child).localname, []).append(child)
-    return index
-
-
 def subtree_filter(
     data: etree._Element, filter_children: Sequence[etree._Element], keys: KeyIndex
 ) -> etree._Element:
@@ -222,10 +213,9 @@ def _select_level(
     Returns the picks among ``parent``'s children, or None when a content match node is
     false, which rejects this instance (and with it every sibling subtree, §6.2.5).
     """
-    index = _index_by_localname(parent)
     picks: _Picks = {}
     for test, value in level.content_matches:
-        matching = [node for node in test.select(index) if _stripped_text(node) == value]
+        matching = [node for node in test.select(parent) if _stripped_text(node) == value]
         if not matching:
             return None
         for node in matching:
@@ -233,16 +223,69 @@ def _select_level(
     if level.content_matches and not level.selections and not level.containments:
         return {node: _Pick(whole=True) for node in _element_children(parent)}
     for test in level.selections:
-        for node in test.select(index):
+        for node in test.select(parent):
             _pick_whole(picks, node)
     for test, sublevel in level.containments:
-        for node in test.select(index):
+        for node in test.select(parent):
             inner = _select_level(node, sublevel, path + (node.tag,), keys)
             if inner:
                 picks.setdefault(node, _Pick()).absorb(_Pick(children=inner))
     if picks and path in keys:
         _pick_keys(picks, parent, keys[path])
     return picks
+
+
+def selected_keys(
+    filter_children: Sequence[etree._Element], list_path: tuple[str, ...], key_tags: Sequence[str]
+) -> frozenset[tuple[str, ...]] | None:
+    """Key values of the entries a subtree filter can select in the list at ``list_path``.
+
+    ``list_path`` runs from a top-level node down to the list. None means "any entry" (some
+    branch of the filter reaches the list, or stops above it, without a content match on
+    every key); an empty set means the filter cannot select any entry there. A data source
+    uses this to produce only the entries that can be selected, before the filter runs.
+    """
+    found: set[tuple[str, ...]] = set()
+    level: list[etree._Element] = list(filter_children)
+    for depth, tag in enumerate(list_path):
+        matching = [n for n in level if isinstance(n.tag, str) and _tag_matches(_NodeTest.of(n), tag)]
+        if depth == len(list_path) - 1:
+            for entry in matching:
+                values = _key_matches(entry, key_tags)
+                if values is None:
+                    return None
+                found.add(values)
+            return frozenset(found)
+        next_level: list[etree._Element] = []
+        for node in matching:
+            children = list(_element_children(node))
+            if not children:
+                return None  # a selection node above the list selects all of it
+            next_level += children
+        level = next_level
+    return frozenset(found)
+
+
+def _tag_matches(test: _NodeTest, tag: str) -> bool:
+    return test.tag == tag if test.tag is not None else etree.QName(tag).localname == test.localname
+
+
+def _key_matches(entry_filter: etree._Element, key_tags: Sequence[str]) -> tuple[str, ...] | None:
+    """The key values an entry filter content-matches, or None when a key is left open."""
+    values = []
+    for key in key_tags:
+        match = next(
+            (
+                c
+                for c in _element_children(entry_filter)
+                if _tag_matches(_NodeTest.of(c), key) and _stripped_text(c) and not len(c)
+            ),
+            None,
+        )
+        if match is None:
+            return None
+        values.append(_stripped_text(match))
+    return tuple(values)
 
 
 # --------------------------------------------------------------------------------------

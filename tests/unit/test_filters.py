@@ -15,6 +15,7 @@ from mso.filters import (
     KeyIndex,
     compile_xpath,
     merge_into,
+    selected_keys,
     subtree_filter,
     xpath_filter,
 )
@@ -722,3 +723,55 @@ def test_merge_result_contains_both_trees(first: etree._Element, second: etree._
     assert_within(second, merged)
     merge_into(merged, first, SCHEMA_KEYS)
     assert_within(first, merged)
+
+
+# --------------------------------------------------------------------------------------
+# selected_keys: which list entries a subtree filter can select (source push-down)
+# --------------------------------------------------------------------------------------
+
+_IF_NS = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+_IF_LIST = (f"{{{_IF_NS}}}interfaces", f"{{{_IF_NS}}}interface")
+_IF_KEY = (f"{{{_IF_NS}}}name",)
+
+
+def _filter_children(xml: str) -> list[etree._Element]:
+    return list(etree.fromstring(f"<filter>{xml}</filter>"))
+
+
+@pytest.mark.parametrize(
+    "xml, expected",
+    [
+        (f'<interfaces xmlns="{_IF_NS}"><interface><name>1/0/1</name></interface></interfaces>', {("1/0/1",)}),
+        (
+            f'<interfaces xmlns="{_IF_NS}"><interface><name>1/0/1</name><mtu/></interface>'
+            f"<interface><name> 2/0/3 </name></interface></interfaces>",
+            {("1/0/1",), ("2/0/3",)},
+        ),
+        (f'<interfaces xmlns="{_IF_NS}"/>', None),  # a selection node above the list: all of it
+        (f'<interfaces xmlns="{_IF_NS}"><interface/></interfaces>', None),
+        (f'<interfaces xmlns="{_IF_NS}"><interface><type>x</type></interface></interfaces>', None),
+        (f'<interfaces xmlns="{_IF_NS}"><interface><name/></interface></interfaces>', None),
+        ('<interfaces xmlns=""><interface><name>1/0/1</name></interface></interfaces>', {("1/0/1",)}),
+        ('<hardware xmlns="urn:ietf:params:xml:ns:yang:ietf-hardware"/>', set()),
+    ],
+)
+def test_selected_keys(xml, expected):
+    result = selected_keys(_filter_children(xml), _IF_LIST, _IF_KEY)
+    assert (None if result is None else set(result)) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sets(st.sampled_from(["1/0/0", "1/0/1", "2/0/0", "2/0/5", "3/0/9"]), min_size=1))
+def test_selected_keys_agree_with_the_filter(names):
+    data = etree.fromstring(
+        f'<data><interfaces xmlns="{_IF_NS}">'
+        + "".join(f"<interface><name>{n}</name><mtu>1500</mtu></interface>" for n in ["1/0/0", "1/0/1", "2/0/0", "2/0/5", "3/0/9"])
+        + "</interfaces></data>"
+    )
+    children = _filter_children(
+        f'<interfaces xmlns="{_IF_NS}">' + "".join(f"<interface><name>{n}</name></interface>" for n in names) + "</interfaces>"
+    )
+    selected = subtree_filter(data, children, {_IF_LIST: _IF_KEY})
+    assert {key[0] for key in selected_keys(children, _IF_LIST, _IF_KEY)} == set(
+        selected.xpath("//i:name/text()", namespaces={"i": _IF_NS})
+    )
