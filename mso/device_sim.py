@@ -19,7 +19,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -320,8 +320,9 @@ class DeviceSimulator:
 
     # -- public API -------------------------------------------------------------------------
 
-    def hardware(self, at: float | None = None) -> etree._Element:
-        """``<hardware>`` with the components of these cards (and the chassis with slot 0)."""
+    def hardware(self, at: float | None = None, names: Collection[str] | None = None) -> etree._Element:
+        """``<hardware>`` with the components of these cards (and the chassis with slot 0);
+        ``names`` limits it to those components (None: all)."""
         since_boot = self._since_boot(at)
         root = etree.Element(qn(HARDWARE, "hardware"), nsmap={None: HARDWARE})
         if self._owns_chassis:
@@ -329,13 +330,15 @@ class DeviceSimulator:
                 self.boot_time
             )
         for component in self._components:
-            self._append_component(root, component, since_boot)
+            if names is None or component.name in names:
+                self._append_component(root, component, since_boot)
         return root
 
-    def interfaces(self, at: float | None = None) -> etree._Element:
-        """``<interfaces>`` with the interfaces of these cards."""
+    def interfaces(self, at: float | None = None, names: Collection[str] | None = None) -> etree._Element:
+        """``<interfaces>`` with the interfaces of these cards; ``names`` limits it to those."""
         since_boot = self._since_boot(at)
-        body = "".join([link.render(self.boot_time, since_boot) for link in self._links])
+        links = self._links if names is None else [link for link in self._links if link.name in names]
+        body = "".join([link.render(self.boot_time, since_boot) for link in links])
         return etree.fromstring(
             f'<interfaces xmlns="{INTERFACES}">{body}</interfaces>', _PARSER
         )

@@ -317,3 +317,19 @@ def test_duplicate_slots_are_rejected():
 def test_card_spec_bounds(slot, ports):
     with pytest.raises(ValueError):
         CardSpec(slot, ports)
+
+
+def test_names_limit_what_is_rendered_and_match_the_full_sample():
+    sim = DeviceSimulator([CardSpec(0, 0), CardSpec(1, 4), CardSpec(2, 4)], boot_time=1_000.0)
+    at = 5_000.0
+    full = sim.interfaces(at)
+    some = sim.interfaces(at, names={"2/0/1", "1/0/3", "no-such-port"})
+    ns = {"if": "urn:ietf:params:xml:ns:yang:ietf-interfaces"}
+    assert some.xpath("//if:interface/if:name/text()", namespaces=ns) == ["1/0/3", "2/0/1"]
+    for entry in some:
+        name = entry.findtext("{urn:ietf:params:xml:ns:yang:ietf-interfaces}name")
+        twin = full.xpath("if:interface[if:name=$n]", namespaces=ns, n=name)[0]
+        assert etree.tostring(entry) == etree.tostring(twin)
+    hardware = sim.hardware(at, names={"line-card-2"})
+    assert hardware.xpath("//hw:component/hw:name/text()", namespaces={"hw": "urn:ietf:params:xml:ns:yang:ietf-hardware"}) == ["line-card-2"]
+    assert len(sim.interfaces(at, names=set())) == 0
