@@ -16,7 +16,7 @@ from server import netconf_ops
 from server.authz import AccessControl, PermitAll
 from server.datastore import DatastoreError, RunningDatastore
 from server.monitoring import netconf_state
-from server.operational import OperationalDatastore
+from server.operational import OperationalDatastore, Selection
 from server.rpc import Dispatcher, RpcEvent
 from server.sessions import SessionRegistry
 from server.ssh_transport import start_ssh
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from server.session import NetconfSession
 
 log = logging.getLogger("mso.master")
+
+HARDWARE_TOP = qn(HARDWARE, "hardware")
+INTERFACES_TOP = qn(INTERFACES, "interfaces")
+COMPONENT_LIST = (HARDWARE_TOP, qn(HARDWARE, "component"))
+INTERFACE_LIST = (INTERFACES_TOP, qn(INTERFACES, "interface"))
 
 # Capabilities of RFC 6241 features the handlers implement beyond what the schema announces.
 EXTRA_CAPABILITIES = ("urn:ietf:params:netconf:capability:validate:1.1",)
@@ -83,12 +88,19 @@ class Master:
     def _add_state_sources(self) -> None:
         cards = [CardSpec(0, 0)] + [CardSpec(slot, self.config.ports_per_card) for slot in range(1, self.config.line_cards + 1)]
         device = DeviceSimulator(cards)
-        self.operational.add_source({qn(HARDWARE, "hardware"), qn(INTERFACES, "interfaces")}, device.operational)
+        keys = self.schema.key_index
+
+        def entries(selection: Selection, list_path: tuple[str, ...]) -> set[str] | None:
+            selected = selection.keys_in(list_path, keys[list_path])
+            return None if selected is None else {key[0] for key in selected}
+
+        self.operational.add_source({HARDWARE_TOP}, lambda s: [device.hardware(names=entries(s, COMPONENT_LIST))])
+        self.operational.add_source({INTERFACES_TOP}, lambda s: [device.interfaces(names=entries(s, INTERFACE_LIST))])
         self.operational.add_source(
             {qn(YANG_LIBRARY, "yang-library"), qn(YANG_LIBRARY, "modules-state")},
-            lambda: [self.schema.yang_library(), self.schema.modules_state()],
+            lambda s: [self.schema.yang_library(), self.schema.modules_state()],
         )
-        self.operational.add_source({qn(NETCONF_MONITORING, "netconf-state")}, lambda: [netconf_state(self)])
+        self.operational.add_source({qn(NETCONF_MONITORING, "netconf-state")}, lambda s: [netconf_state(self)])
 
     async def start(self) -> None:
         self._acceptor = await start_ssh(self)

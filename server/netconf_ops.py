@@ -21,6 +21,7 @@ from mso.rpc_error import RpcError, info_element
 from mso.schema import ValidationError
 from server.authz import DataWrite
 from server.edit_config import EditError, apply_edit, changed_paths
+from server.operational import Selection
 from server.rpc import Dispatcher, Reply, RpcContext
 
 if TYPE_CHECKING:
@@ -82,12 +83,13 @@ class ReadFilter:
     namespaces: tuple[tuple[str, str], ...] = ()
 
     @property
-    def wanted(self) -> set[str] | None:
-        """Top-level nodes a source must build (None = all of them)."""
+    def selection(self) -> Selection:
+        """What the filter can select, for the state sources."""
         if self.kind != "subtree":
-            return None
+            return Selection()
         tags = {node.tag for node in self.subtree}
-        return None if any(etree.QName(t).namespace is None for t in tags) else tags
+        wildcard = any(etree.QName(t).namespace is None for t in tags)
+        return Selection(None if wildcard else tags, self.subtree)
 
     def apply(self, data: etree._Element, master: "Master") -> etree._Element:
         try:
@@ -127,7 +129,7 @@ async def get(ctx: RpcContext, operation: etree._Element) -> Reply:
     params = _children(operation, ("filter",))
     master: Master = ctx.services
     read = parse_filter(params.get("filter"))
-    data = read.apply(master.operational.snapshot(read.wanted), master)
+    data = read.apply(master.operational.snapshot(read.selection), master)
     return _data_reply(master.access.filter_read(ctx.principal, data))
 
 

@@ -1,23 +1,40 @@
 """The operational state datastore (RFC 8342): running configuration plus state from sources.
 
-A state source announces the top-level nodes it produces and builds them on demand, so a
-filtered read only runs the sources whose nodes the filter can select. Sources are the
-simulated device, the YANG library, netconf-state — and, later, the agents and the
-subscription service.
+A read comes with a ``Selection``: the top-level nodes it can select and, for a subtree
+filter, which list entries. A source runs only when the read can select its nodes, and may
+produce only the entries the filter can select — so a ``get`` of one interface does not
+render every interface of every card. The filter itself still runs on the result, so a
+source that ignores the hint is merely slower, never wrong.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 
 from lxml import etree
 
-from mso.filters import KeyIndex, merge_into
+from mso.filters import KeyIndex, merge_into, selected_keys
 from server.datastore import RunningDatastore, empty_data
 
-Produce = Callable[[], Iterable[etree._Element]]
+
+@dataclass(frozen=True)
+class Selection:
+    """What a read can select: top-level nodes (None: all) and, from a subtree filter, entries."""
+
+    tags: Collection[str] | None = None
+    subtree: Sequence[etree._Element] | None = None
+
+    def keys_in(self, list_path: tuple[str, ...], key_tags: Sequence[str]) -> frozenset[tuple[str, ...]] | None:
+        """Key values of the selectable entries of a list (None: any entry)."""
+        if self.subtree is None:
+            return None
+        return selected_keys(self.subtree, list_path, key_tags)
+
+
+Produce = Callable[[Selection], Iterable[etree._Element]]
+EVERYTHING = Selection()
 
 
 @dataclass(frozen=True)
@@ -35,8 +52,9 @@ class OperationalDatastore:
     def add_source(self, tags: Iterable[str], produce: Produce) -> None:
         self._sources.append(StateSource(frozenset(tags), produce))
 
-    def snapshot(self, wanted: Collection[str] | None = None) -> etree._Element:
-        """A fresh ``<data>`` tree; ``wanted`` limits it to those top-level nodes (None: all)."""
+    def snapshot(self, selection: Selection = EVERYTHING) -> etree._Element:
+        """A fresh ``<data>`` tree holding at least what ``selection`` can select."""
+        wanted = selection.tags
         data = empty_data()
         for node in self._running.root:
             if wanted is None or node.tag in wanted:
@@ -45,6 +63,6 @@ class OperationalDatastore:
             if wanted is not None and source.tags.isdisjoint(wanted):
                 continue
             state = empty_data()
-            state.extend(source.produce())
+            state.extend(source.produce(selection))
             merge_into(data, state, self._keys)
         return data
