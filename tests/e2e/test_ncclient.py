@@ -112,12 +112,14 @@ def test_lock_contention_between_two_sessions(server: ServerProcess):
 
 
 def test_kill_session_ends_the_other_session_and_frees_its_lock(server: ServerProcess):
-    with connect(server) as victim, connect(server) as killer:
+    victim = connect(server)
+    with connect(server) as killer:
         victim.lock("running")
         assert killer.kill_session(victim.session_id).ok
         assert killer.lock("running").ok
         with pytest.raises(Exception):
             victim.get_config(source="running")
+        assert not victim.connected
 
 
 def test_get_schema_returns_our_module_text(server: ServerProcess):
