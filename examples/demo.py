@@ -33,7 +33,8 @@ def start_master() -> subprocess.Popen:
 async def first_look() -> None:
     client = await NetconfClient.connect(HOST, PORT, username=USER, password=PASSWORD)
     data = await client.get(subtree=f'<hardware xmlns="{HARDWARE}"/><interfaces xmlns="{INTERFACES}"/>')
-    cards = [n for n in data.xpath("//hw:component/hw:name/text()", namespaces={"hw": HARDWARE}) if n.startswith("line-card")]
+    cards = data.xpath("//hw:component[hw:parent='chassis' and starts-with(hw:name, 'line-card')]/hw:name/text()",
+                       namespaces={"hw": HARDWARE})
     ports = data.xpath("//if:interface/if:name/text()", namespaces={"if": INTERFACES})
     print(f"demo: session {client.session_id}: {len(client.server_capabilities)} capabilities, "
           f"{len(cards)} line cards ({', '.join(cards)}), {len(ports)} interfaces", flush=True)
