@@ -26,6 +26,7 @@ from functools import lru_cache
 
 from lxml import etree
 
+from mso.xml_parsing import parse_xml
 from mso.namespaces import HARDWARE, IANA_HARDWARE, IANA_IF_TYPE, INTERFACES, qn
 
 REQUIRED_FEATURES: dict[str, tuple[str, ...]] = {"ietf-hardware": ("hardware-sensor",)}
@@ -62,7 +63,6 @@ The counter64s are not wrapped: at the fastest simulated rate they would need 78
 
 # Interfaces are rendered as text and parsed once: libxml2 builds the tree several times faster
 # than a SubElement per leaf, which matters when agents sample 1,000 ports ten times a second.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
 @dataclass(frozen=True)
@@ -339,9 +339,7 @@ class DeviceSimulator:
         since_boot = self._since_boot(at)
         links = self._links if names is None else [link for link in self._links if link.name in names]
         body = "".join([link.render(self.boot_time, since_boot) for link in links])
-        return etree.fromstring(
-            f'<interfaces xmlns="{INTERFACES}">{body}</interfaces>', _PARSER
-        )
+        return parse_xml(f'<interfaces xmlns="{INTERFACES}">{body}</interfaces>'.encode())
 
     def operational(self, at: float | None = None) -> list[etree._Element]:
         """The top-level nodes this simulator owns, sampled at one instant."""
