@@ -20,7 +20,8 @@ from mso.namespaces import NETCONF_BASE, NETCONF_MONITORING, qn
 from mso.rpc_error import RpcError, info_element
 from mso.schema import ValidationError
 from server.authz import DataWrite
-from server.edit_config import EditError, apply_edit, changed_paths
+from mso.tree_diff import changed_paths
+from server.edit_config import EditError, apply_edit
 from server.operational import Selection
 from server.rpc import Dispatcher, Reply, RpcContext
 

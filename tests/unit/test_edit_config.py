@@ -9,7 +9,8 @@ from hypothesis import assume, given, settings, strategies as st
 from lxml import etree
 
 from mso.namespaces import INTERFACES, NETCONF_BASE, qn
-from server.edit_config import Change, EditError, apply_edit, changed_paths, module_prefix
+from mso.tree_diff import Change, changed_paths, module_prefix
+from server.edit_config import EditError, apply_edit
 
 EX = "urn:example"
 IANAIFT = "urn:ietf:params:xml:ns:yang:iana-if-type"
