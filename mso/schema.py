@@ -47,6 +47,9 @@ IMPLEMENTED_MODULES: Mapping[str, tuple[str, ...]] = {
     "iana-hardware": (),
     "ietf-netconf-acm": (),
     "ietf-multiple-stream-originators": (),
+    "ietf-subscribed-notif-receivers": (),
+    "ietf-udp-notif-transport": ("encode-cbor",),
+    "ietf-distributed-notif": (),
 }
 
 # Protocol capabilities (RFC 6241 §8) of what the server implements, announced before the
