@@ -1,0 +1,72 @@
+"""What a subscription is, independent of how it was made (RFC 8639 dynamic or configured) and
+of who runs it (the Master or an agent). Plain frozen data: the runner, the Master's service,
+the agents and the control channel all pass these around.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class Encoding(str, Enum):
+    """RFC 8639 encoding identities (sn:encode-xml, sn:encode-json) plus CBOR (RFC 9254)."""
+
+    XML = "encode-xml"
+    JSON = "encode-json"
+    CBOR = "encode-cbor"
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """A subtree filter (its children as XML text, so the spec stays hashable) or an XPath one."""
+
+    kind: str  # "subtree" | "xpath"
+    subtree_xml: bytes = b""  # the filter element's children, serialized with their namespaces
+    xpath: str = ""
+    namespaces: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Periodic:
+    period_cs: int  # centiseconds (RFC 8641 yp:period)
+    anchor_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OnChange:
+    dampening_cs: int = 0
+    sync_on_start: bool = True
+    excluded_changes: tuple[str, ...] = ()  # yang-patch operations: create, delete, insert, move, replace
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """Where a pushed stream goes when it does not go back over the subscriber's session."""
+
+    name: str
+    address: str
+    port: int
+    enable_segmentation: bool = True
+    max_segment_size: int | None = None
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    id: int
+    stream: str | None = None  # event stream target (e.g. "NETCONF"), or
+    datastore: str | None = None  # datastore target identity, e.g. "ds:running", "ds:operational"
+    filter: FilterSpec | None = None
+    trigger: Periodic | OnChange | None = None  # None for an event stream
+    encoding: Encoding = Encoding.XML
+    stop_time: datetime | None = None
+    dscp: int | None = None
+    weighting: int | None = None
+    dependency: int | None = None
+    configured: bool = False
+    receivers: tuple[Receiver, ...] = field(default=())
+
+    @property
+    def is_datastore(self) -> bool:
+        return self.datastore is not None
