@@ -1,0 +1,276 @@
+"""The subscription runner every publisher shares: the Master runs its own subscriptions with
+it and each line-card agent runs its component subscriptions with it.
+
+A job samples a datastore through a ``Sampler``, builds the RFC 8641 notification and hands it to
+an ``Emitter`` (a NETCONF session, UDP-notif receivers...). Periodic jobs fire at
+``anchor + k·period`` computed from the wall clock each time, never by accumulating sleeps, so
+they do not drift. On-change jobs diff what they last sent against the current sample when told
+that data may have changed (or on their own poll), and respect the dampening period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from itertools import count
+from typing import Protocol
+from urllib.parse import quote
+
+from lxml import etree
+
+from mso.namespaces import YANG_PATCH, YANG_PUSH, qn
+from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
+from mso.tree_diff import Change
+
+Clock = Callable[[], float]
+DISTRIBUTED_NOTIF = "urn:ietf:params:xml:ns:yang:ietf-distributed-notif"
+
+
+class Sampler(Protocol):
+    def sample(self, datastore: str, selection: FilterSpec | None) -> etree._Element:
+        """A fresh ``<data>`` element holding what the filter selects in the datastore."""
+
+
+class Emitter(Protocol):
+    def emit(self, event: etree._Element, event_time: float) -> None:
+        """Deliver one notification event (push-update, push-change-update...)."""
+
+
+Diff = Callable[[etree._Element, etree._Element], list[Change]]
+
+
+class SharedSampler:
+    """Samples once per (datastore, filter, instant) however many subscriptions ask
+    (TS 23.288 §5A: collect once at the source). Only the latest instant is kept."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self._sampler = sampler
+        self._instant: float | None = None
+        self._cache: dict[tuple[str, FilterSpec | None], etree._Element] = {}
+
+    def sample_at(self, instant: float, datastore: str, selection: FilterSpec | None) -> etree._Element:
+        if instant != self._instant:
+            self._instant, self._cache = instant, {}
+        key = (datastore, selection)
+        data = self._cache.get(key)
+        if data is None:
+            data = self._cache[key] = self._sampler.sample(datastore, selection)
+        return data
+
+
+# --- notification builders --------------------------------------------------------------------
+
+def _with_publisher(event: etree._Element, publisher_id: int | None) -> etree._Element:
+    if publisher_id is not None:
+        leaf = etree.SubElement(event, qn(DISTRIBUTED_NOTIF, "message-publisher-id"), nsmap={None: DISTRIBUTED_NOTIF})
+        leaf.text = str(publisher_id)
+    return event
+
+
+def push_update(subscription_id: int, data: etree._Element, publisher_id: int | None = None) -> etree._Element:
+    """RFC 8641 ``push-update`` with copies of ``data``'s children as datastore-contents."""
+    event = etree.Element(qn(YANG_PUSH, "push-update"), nsmap={None: YANG_PUSH})
+    etree.SubElement(event, qn(YANG_PUSH, "id")).text = str(subscription_id)
+    contents = etree.SubElement(event, qn(YANG_PUSH, "datastore-contents"))
+    for node in data:
+        contents.append(etree.fromstring(etree.tostring(node)))
+    return _with_publisher(event, publisher_id)
+
+
+def push_change_update(
+    subscription_id: int, patch_id: str, changes: Sequence[Change], module_of: Mapping[str, str],
+    publisher_id: int | None = None,
+) -> etree._Element:
+    """RFC 8641 ``push-change-update`` carrying an RFC 8072 yang-patch with one edit per change."""
+    event = etree.Element(qn(YANG_PUSH, "push-change-update"), nsmap={None: YANG_PUSH})
+    etree.SubElement(event, qn(YANG_PUSH, "id")).text = str(subscription_id)
+    patch = etree.SubElement(etree.SubElement(event, qn(YANG_PUSH, "datastore-changes")),
+                             qn(YANG_PATCH, "yang-patch"), nsmap={None: YANG_PATCH})
+    etree.SubElement(patch, qn(YANG_PATCH, "patch-id")).text = patch_id
+    for number, change in enumerate(changes, 1):
+        edit = etree.SubElement(patch, qn(YANG_PATCH, "edit"))
+        etree.SubElement(edit, qn(YANG_PATCH, "edit-id")).text = f"edit-{number}"
+        etree.SubElement(edit, qn(YANG_PATCH, "operation")).text = change.operation
+        etree.SubElement(edit, qn(YANG_PATCH, "target")).text = restconf_target(change.path, change.namespaces, module_of)
+        if change.value is not None:
+            etree.SubElement(edit, qn(YANG_PATCH, "value")).append(etree.fromstring(etree.tostring(change.value)))
+    return _with_publisher(event, publisher_id)
+
+
+_STEP = re.compile(r"/(?P<name>[^/\[]+)(?P<predicates>(?:\[(?:[^\]'\"]|'[^']*'|\"[^\"]*\")*\])*)")
+_PREDICATE = re.compile(r"\[(?P<key>[^=\]]+)=(?P<value>'[^']*'|\"[^\"]*\"|concat\((?:[^)'\"]|'[^']*'|\"[^\"]*\")*\))\]")
+_LITERAL = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_KEY_SAFE = "!$&'()*+;:@"  # RFC 8040 §3.5.3: key values are percent-encoded, "," and "/" included
+
+
+def _literal_value(literal: str) -> str:
+    return "".join(a or b for a, b in _LITERAL.findall(literal))
+
+
+def restconf_target(path: str, namespaces: Mapping[str, str], module_of: Mapping[str, str]) -> str:
+    """``/if:interfaces/if:interface[if:name='1/0/1']/if:mtu`` → ``/ietf-interfaces:interfaces/interface=1%2F0%2F1/mtu``
+    (RFC 8040 §3.5.3 data resource identifier, as yang-patch edit targets use)."""
+    steps: list[str] = []
+    current_module = None
+    for step in _STEP.finditer(path):
+        prefix, _, local = step.group("name").rpartition(":")
+        module = module_of.get(namespaces.get(prefix, ""), prefix)
+        name = local if module == current_module else f"{module}:{local}"
+        current_module = module
+        values = [_literal_value(p.group("value")) for p in _PREDICATE.finditer(step.group("predicates"))]
+        if values:
+            name += "=" + ",".join(quote(v, safe=_KEY_SAFE) for v in values)
+        steps.append(name)
+    return "/" + "/".join(steps)
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+class Job:
+    """One running subscription (or component subscription) on one publisher."""
+
+    def __init__(self, spec: SubscriptionSpec, sampler: SharedSampler, emitter: Emitter, *,
+                 clock: Clock = time.time, publisher_id: int | None = None,
+                 on_complete: Callable[["Job"], None] | None = None) -> None:
+        self.spec = spec
+        self._sampler = sampler
+        self._emitter = emitter
+        self._clock = clock
+        self._publisher_id = publisher_id
+        self._on_complete = on_complete
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def resync(self) -> None:
+        """Send the full current selection now (RFC 8641 resync-subscription)."""
+        now = self._clock()
+        self._emit(push_update(self.spec.id, self._sample(now), self._publisher_id), now)
+
+    def _sample(self, instant: float) -> etree._Element:
+        assert self.spec.datastore is not None
+        return self._sampler.sample_at(instant, self.spec.datastore, self.spec.filter)
+
+    def _emit(self, event: etree._Element, event_time: float) -> None:
+        self._emitter.emit(event, event_time)
+
+    def _past_stop_time(self, instant: float) -> bool:
+        stop = self.spec.stop_time
+        return stop is not None and instant > stop.timestamp()
+
+    def _complete(self) -> None:
+        self.stop()
+        if self._on_complete is not None:
+            self._on_complete(self)
+
+    def _call_at(self, instant: float, callback: Callable[..., None], *args: object) -> None:
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(max(0.0, instant - self._clock()), callback, *args)
+
+
+class PeriodicJob(Job):
+    def start(self) -> None:
+        trigger = self.spec.trigger
+        assert isinstance(trigger, Periodic)
+        self._period = trigger.period_cs / 100
+        self._anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else self._clock()
+        self._last_tick: float | None = None
+        self._schedule()
+
+    def next_tick(self, now: float) -> float:
+        """The first ``anchor + k·period`` at or after ``now`` that has not fired yet."""
+        k = math.ceil((now - self._anchor) / self._period - 1e-9)
+        tick = self._anchor + k * self._period
+        if self._last_tick is not None and tick <= self._last_tick + 1e-9:
+            tick = self._last_tick + self._period
+        return tick
+
+    def _schedule(self) -> None:
+        tick = self.next_tick(self._clock())
+        if self._past_stop_time(tick):
+            self._complete()
+            return
+        self._call_at(tick, self._fire, tick)
+
+    def _fire(self, tick: float) -> None:
+        self._last_tick = tick
+        self._emit(push_update(self.spec.id, self._sample(tick), self._publisher_id), tick)
+        self._schedule()
+
+
+class OnChangeJob(Job):
+    """On-change with dampening (RFC 8641 §3.3): the first change after a quiet period is sent at
+    once; changes within ``dampening-period`` of the last push wait for its end and go out as one."""
+
+    def __init__(self, spec: SubscriptionSpec, sampler: SharedSampler, emitter: Emitter, *, diff: Diff,
+                 module_of: Mapping[str, str], poll_interval: float | None = None, clock: Clock = time.time,
+                 publisher_id: int | None = None, on_complete: Callable[[Job], None] | None = None) -> None:
+        super().__init__(spec, sampler, emitter, clock=clock, publisher_id=publisher_id, on_complete=on_complete)
+        self._diff = diff
+        self._module_of = module_of
+        self._poll_interval = poll_interval
+        self._patches = count(1)
+        self._next_allowed = 0.0
+        self._last: etree._Element | None = None
+        self._poll: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        trigger = self.spec.trigger
+        assert isinstance(trigger, OnChange)
+        self._dampening = trigger.dampening_cs / 100
+        now = self._clock()
+        self._last = self._sample(now)
+        if trigger.sync_on_start:
+            self._emit(push_update(self.spec.id, self._last, self._publisher_id), now)
+        self._schedule_poll()
+
+    def stop(self) -> None:
+        super().stop()
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
+
+    def data_changed(self) -> None:
+        """The source says its data may have changed: evaluate now or when dampening allows."""
+        if self._handle is not None:
+            return  # an evaluation is already pending and will see this change too
+        self._call_at(max(self._clock(), self._next_allowed), self._evaluate)
+
+    def resync(self) -> None:
+        super().resync()
+        self._last = self._sample(self._clock())
+
+    def _schedule_poll(self) -> None:
+        if self._poll_interval is not None:
+            loop = asyncio.get_running_loop()
+            self._poll = loop.call_later(self._poll_interval, self._polled)
+
+    def _polled(self) -> None:
+        self.data_changed()
+        self._schedule_poll()
+
+    def _evaluate(self) -> None:
+        self._handle = None
+        now = self._clock()
+        if self._past_stop_time(now):
+            self._complete()
+            return
+        current = self._sample(now)
+        assert self._last is not None
+        excluded = set(self.spec.trigger.excluded_changes) if isinstance(self.spec.trigger, OnChange) else set()
+        changes = [c for c in self._diff(self._last, current) if c.operation not in excluded]
+        self._last = current
+        if changes:
+            event = push_change_update(self.spec.id, f"patch-{next(self._patches)}", changes, self._module_of,
+                                       self._publisher_id)
+            self._emit(event, now)
+            self._next_allowed = now + self._dampening
