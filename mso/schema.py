@@ -36,6 +36,7 @@ from mso import namespaces as ns
 IMPLEMENTED_MODULES: Mapping[str, tuple[str, ...]] = {
     "ietf-netconf": ("writable-running", "xpath"),
     "ietf-netconf-monitoring": (),
+    "ietf-netconf-notifications": (),
     "ietf-yang-library": (),
     "ietf-datastores": (),
     "ietf-subscribed-notifications": ("configured", "encode-json", "encode-xml", "subtree", "xpath"),

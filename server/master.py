@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncssh
+from lxml import etree
 
 from mso.device_sim import CardSpec, DeviceSimulator
-from mso.namespaces import HARDWARE, INTERFACES, NETCONF_MONITORING, YANG_LIBRARY, qn
+from mso.namespaces import HARDWARE, INTERFACES, NETCONF_MONITORING, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
+from mso.tree_diff import Change
 from mso.schema import Schema, ValidationError
 from server import netconf_ops
-from server.authz import AccessControl, PermitAll
+from server.authz import AccessControl, PermitAll, Principal
+from server.config_events import netconf_config_change
 from server.datastore import DatastoreError, RunningDatastore
 from server.monitoring import netconf_state
 from server.operational import OperationalDatastore, Selection
 from server.rpc import Dispatcher, RpcEvent
 from server.sessions import SessionRegistry
+from server.subscription_service import SubscriptionService
 from server.ssh_transport import start_ssh
 
 if TYPE_CHECKING:
@@ -73,6 +79,11 @@ class Master:
         self.access = access or PermitAll()
         self.dispatcher = Dispatcher(self.access)
         netconf_ops.register(self.dispatcher)
+        self.subscriptions = SubscriptionService(self)
+        self.subscriptions.register(self.dispatcher)
+        self.running.listeners.append(self._running_committed)
+        # checks a new running configuration must pass, beyond the schema, before it is committed
+        self.config_checks: list[Callable[[etree._Element], None]] = [self.subscriptions.check_config]
         self.dispatcher.observers.append(log_rpc)
         self.capabilities = [*self.schema.hello_capabilities(), *EXTRA_CAPABILITIES]
         self.operational = OperationalDatastore(self.running, self.schema.key_index)
@@ -101,8 +112,17 @@ class Master:
             lambda s: [self.schema.yang_library(), self.schema.modules_state()],
         )
         self.operational.add_source({qn(NETCONF_MONITORING, "netconf-state")}, lambda s: [netconf_state(self)])
+        self.operational.add_source(
+            {qn(SUBSCRIBED_NOTIFICATIONS, "streams"), qn(SUBSCRIBED_NOTIFICATIONS, "subscriptions")},
+            lambda s: [self.subscriptions.streams(), self.subscriptions.subscriptions_element()],
+        )
+
+    def _running_committed(self, old: etree._Element, new: etree._Element) -> None:
+        self.subscriptions.reconcile_configured(new)
+        self.subscriptions.datastore_changed("ds:running")
 
     async def start(self) -> None:
+        await self.subscriptions.start()
         self._acceptor = await start_ssh(self)
 
     @property
@@ -111,8 +131,16 @@ class Master:
         return self._acceptor.sockets[0].getsockname()[1]
 
     def session_closed(self, session: "NetconfSession") -> None:
-        """Whatever a session held ends with it."""
+        """Whatever a session held ends with it: its locks and its dynamic subscriptions."""
         self.release_locks(session.info.session_id)
+        self.subscriptions.session_closed(session)
+
+    def session_paused(self, session: "NetconfSession", paused: bool) -> None:
+        self.subscriptions.session_paused(session, paused)
+
+    def config_changed(self, who: Principal, changes: Sequence[Change]) -> None:
+        """A commit of running: RFC 6470 netconf-config-change on the NETCONF stream."""
+        self.subscriptions.publish_event("NETCONF", netconf_config_change(who, changes), time.time())
 
     def release_locks(self, session_id: int) -> None:
         if self.running.lock_owner == session_id:
@@ -125,6 +153,7 @@ class Master:
             await self._acceptor.wait_closed()
         for session in self.sessions:
             session.close("server shutdown")
+        self.subscriptions.close()
 
     async def wait_closed(self) -> None:
         assert self._acceptor is not None, "start() first"

@@ -171,8 +171,11 @@ async def edit_config(ctx: RpcContext, operation: etree._Element) -> Reply:
     master.access.check_write(ctx.principal, [DataWrite(c.path, _ACCESS_OF_CHANGE[c.operation]) for c in changes])
     # "set" skips nothing here: a datastore that fails the schema is never installed
     _validate(master, after)
+    for check in master.config_checks:
+        check(after)
     if test_option != "test-only" and changes:
         master.running.commit(after)
+        master.config_changed(ctx.principal, changes)
     return None
 
 

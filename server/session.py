@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mso.session")
 
+SEND_BUFFER_HIGH = 8 * 1024 * 1024
 _RPC = qn(NETCONF_BASE, "rpc")
 _HELLO = qn(NETCONF_BASE, "hello")
 
@@ -68,13 +69,13 @@ class NetconfSession(asyncssh.SSHServerSession):
         self._worker: asyncio.Task | None = None
         self._closing = False
         self._close_after_reply = False
-        self._writable = asyncio.Event()
-        self._writable.set()
 
     # --- asyncssh callbacks -------------------------------------------------------------------
 
     def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
         self._chan = chan
+        # past this much unsent data the session's subscriptions are suspended (unsupportable-volume)
+        chan.set_write_buffer_limits(high=SEND_BUFFER_HIGH, low=SEND_BUFFER_HIGH // 4)
 
     def subsystem_requested(self, subsystem: str) -> bool:
         return subsystem == "netconf"
@@ -105,10 +106,10 @@ class NetconfSession(asyncssh.SSHServerSession):
         return False
 
     def pause_writing(self) -> None:
-        self._writable.clear()
+        self._master.session_paused(self, True)
 
     def resume_writing(self) -> None:
-        self._writable.set()
+        self._master.session_paused(self, False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -119,11 +120,6 @@ class NetconfSession(asyncssh.SSHServerSession):
             self._master.session_closed(self)
 
     # --- sending ------------------------------------------------------------------------------
-
-    @property
-    def writable(self) -> asyncio.Event:
-        """Cleared while the SSH channel's send buffer is above its high-water mark."""
-        return self._writable
 
     def send_notification(self, message: bytes) -> None:
         """Queue one complete ``<notification>`` document for sending."""

@@ -1,0 +1,97 @@
+"""A subscription as XML: the parameters state notifications repeat (RFC 8639 §2.7) and the
+``/sn:subscriptions`` and ``/sn:streams`` operational data (RFC 8639 §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+
+from lxml import etree
+
+from mso.namespaces import DATASTORES, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso.subscription_model import OnChange, Periodic, SubscriptionSpec
+from mso.xml_parsing import parse_xml
+
+SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
+
+
+def yang_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _leaf(parent: etree._Element, namespace: str, name: str, text: str, declare: dict[str, str] | None = None) -> etree._Element:
+    """A leaf; ``declare`` binds the prefixes an identity value uses on the leaf itself."""
+    leaf = etree.SubElement(parent, qn(namespace, name), nsmap=declare)
+    leaf.text = text
+    return leaf
+
+
+def add_policy(parent: etree._Element, spec: SubscriptionSpec) -> None:
+    """Target, filter, stop-time, encoding and trigger, as in establish-subscription input."""
+    if spec.datastore is not None:
+        _leaf(parent, YP, "datastore", spec.datastore, {"ds": DATASTORES})
+        _add_filter(parent, YP, "datastore", spec)
+    elif spec.stream is not None:
+        _leaf(parent, SN, "stream", spec.stream)
+        _add_filter(parent, SN, "stream", spec)
+    if spec.stop_time is not None:
+        _leaf(parent, SN, "stop-time", yang_time(spec.stop_time))
+    _leaf(parent, SN, "encoding", f"sn:{spec.encoding.value}", {"sn": SN})
+    _add_trigger(parent, spec)
+
+
+def _add_filter(parent: etree._Element, namespace: str, kind: str, spec: SubscriptionSpec) -> None:
+    selection = spec.filter
+    if selection is None:
+        return
+    if selection.kind == "subtree":
+        container = etree.SubElement(parent, qn(namespace, f"{kind}-subtree-filter"))
+        container.extend(parse_xml(b"<f>" + selection.subtree_xml + b"</f>"))
+    else:
+        xpath = etree.SubElement(parent, qn(namespace, f"{kind}-xpath-filter"), nsmap=dict(selection.namespaces))
+        xpath.text = selection.xpath
+
+
+def _add_trigger(parent: etree._Element, spec: SubscriptionSpec) -> None:
+    trigger = spec.trigger
+    if isinstance(trigger, Periodic):
+        periodic = etree.SubElement(parent, qn(YP, "periodic"))
+        _leaf(periodic, YP, "period", str(trigger.period_cs))
+        if trigger.anchor_time is not None:
+            _leaf(periodic, YP, "anchor-time", yang_time(trigger.anchor_time))
+    elif isinstance(trigger, OnChange):
+        on_change = etree.SubElement(parent, qn(YP, "on-change"))
+        _leaf(on_change, YP, "dampening-period", str(trigger.dampening_cs))
+        _leaf(on_change, YP, "sync-on-start", "true" if trigger.sync_on_start else "false")
+        for change in trigger.excluded_changes:
+            _leaf(on_change, YP, "excluded-change", change)
+
+
+def add_generators(parent: etree._Element, generators: Sequence[str]) -> None:
+    """The draft's ``message-generator-id`` leaf-list, in placement order (ordered-by user)."""
+    for generator in generators:
+        leaf = etree.SubElement(parent, qn(MSO, "message-generator-id"), nsmap={None: MSO})
+        leaf.text = generator
+
+
+def state_notification(name: str, subscription_id: int, *, spec: SubscriptionSpec | None = None,
+                       generators: Sequence[str] = (), reason: str | None = None) -> etree._Element:
+    """subscription-started/-modified (with policy and generators), -terminated/-suspended
+    (with a reason identity), -resumed, -completed."""
+    event = etree.Element(qn(SN, name), nsmap={None: SN, "sn": SN})
+    _leaf(event, SN, "id", str(subscription_id))
+    if spec is not None:
+        add_policy(event, spec)
+        add_generators(event, generators)
+    if reason is not None:
+        _leaf(event, SN, "reason", reason)
+    return event
+
+
+def streams_element(streams: Iterable[tuple[str, str]]) -> etree._Element:
+    element = etree.Element(qn(SN, "streams"), nsmap={None: SN})
+    for name, description in streams:
+        stream = etree.SubElement(element, qn(SN, "stream"))
+        _leaf(stream, SN, "name", name)
+        _leaf(stream, SN, "description", description)
+    return element
