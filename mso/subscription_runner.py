@@ -178,12 +178,17 @@ class Job:
 
 
 class PeriodicJob(Job):
-    def start(self) -> None:
-        trigger = self.spec.trigger
+    def __init__(self, spec: SubscriptionSpec, sampler: SharedSampler, emitter: Emitter, *, clock: Clock = time.time,
+                 publisher_id: int | None = None, on_complete: Callable[[Job], None] | None = None) -> None:
+        super().__init__(spec, sampler, emitter, clock=clock, publisher_id=publisher_id, on_complete=on_complete)
+        trigger = spec.trigger
         assert isinstance(trigger, Periodic)
         self._period = trigger.period_cs / 100
-        self._anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else self._clock()
+        # without an anchor-time the series starts when the subscription does (first push at once)
+        self._anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else clock()
         self._last_tick: float | None = None
+
+    def start(self) -> None:
         self._schedule()
 
     def next_tick(self, now: float) -> float:

@@ -33,7 +33,7 @@ from server.configured_subscriptions import ConfigError, configured_subscription
 from server.operational import Selection
 from server.rpc import Dispatcher, Reply, RpcContext
 from server.subscription_requests import Limits, merge_modify, parse_request, subscription_error
-from server.subscription_state import add_generators, add_policy, state_notification, streams_element
+from server.subscription_state import add_generators, add_policy, add_publishers, state_notification, streams_element
 
 if TYPE_CHECKING:
     from server.master import Master
@@ -245,7 +245,7 @@ class SubscriptionService:
         if spec.stream is not None:
             subscription.stream_filter = self._stream_filter(spec.filter)
             return
-        common = dict(clock=self._now, on_complete=self._completed)
+        common = dict(clock=self._now, on_complete=self._completed, publisher_id=MASTER_PUBLISHER_ID)
         if isinstance(spec.trigger, Periodic):
             subscription.job = PeriodicJob(spec, self._sampler, subscription, **common)
         else:
@@ -390,6 +390,7 @@ class SubscriptionService:
             add_policy(entry, subscription.spec)
             self._receivers(entry, subscription)
             add_generators(entry, subscription.generators)
+            add_publishers(entry, subscription.generators)
         return element
 
     def _receivers(self, entry: etree._Element, subscription: Subscription) -> None:

@@ -10,6 +10,7 @@ from lxml import etree
 
 from mso.namespaces import DATASTORES, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.subscription_model import OnChange, Periodic, SubscriptionSpec
+from mso.subscription_runner import DISTRIBUTED_NOTIF
 from mso.xml_parsing import parse_xml
 
 SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
@@ -74,6 +75,14 @@ def add_generators(parent: etree._Element, generators: Sequence[str]) -> None:
         leaf.text = generator
 
 
+def add_publishers(parent: etree._Element, generators: Sequence[str]) -> None:
+    """The same originators as draft-ietf-netconf-distributed-notif's ``message-publisher-id``
+    (a generator id is the decimal string of the UDP-notif publisher id)."""
+    for generator in generators:
+        leaf = etree.SubElement(parent, qn(DISTRIBUTED_NOTIF, "message-publisher-id"), nsmap={None: DISTRIBUTED_NOTIF})
+        leaf.text = generator
+
+
 def state_notification(name: str, subscription_id: int, *, spec: SubscriptionSpec | None = None,
                        generators: Sequence[str] = (), reason: str | None = None) -> etree._Element:
     """subscription-started/-modified (with policy and generators), -terminated/-suspended
@@ -83,6 +92,7 @@ def state_notification(name: str, subscription_id: int, *, spec: SubscriptionSpe
     if spec is not None:
         add_policy(event, spec)
         add_generators(event, generators)
+        add_publishers(event, generators)
     if reason is not None:
         _leaf(event, SN, "reason", reason)
     return event

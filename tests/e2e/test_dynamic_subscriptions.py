@@ -73,6 +73,8 @@ def test_periodic_pushes_count_and_carry_the_filtered_interface(server: ServerPr
         assert {event_id(p) for p in pushes} == {sub_id}
         names = pushes[-1].xpath("//if:interface/if:name/text()", namespaces={"if": INTERFACES})
         assert names == ["1/0/1"]
+        publisher = pushes[-1].findtext(".//{urn:ietf:params:xml:ns:yang:ietf-distributed-notif}message-publisher-id")
+        assert publisher == "1"  # the Master's own share (draft-ietf-netconf-distributed-notif)
         times = [datetime.fromisoformat(p.findtext(qn(NOTIFICATION, "eventTime")).replace("Z", "+00:00")) for p in pushes]
         assert times == sorted(times) and len(set(times)) == 5
         await client.close()
