@@ -302,3 +302,49 @@ def test_ncclient_dispatch_and_take_notification(server: ServerProcess):
         assert all(n is not None for n in received)
         ids = {int(to_ele(n.notification_xml).findtext(f".//{{{YP}}}id")) for n in received}
         assert ids == {sub_id}
+
+
+def test_stream_filter_passes_matching_events_and_counts_the_rest(server: ServerProcess):
+    ncn = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
+    only_operator = (f'<stream-subtree-filter><netconf-config-change xmlns="{ncn}"><changed-by>'
+                     "<username>operator</username></changed-by></netconf-config-change></stream-subtree-filter>")
+    edit = (f'<edit-config xmlns="{NETCONF_BASE}"><target><running/></target><config>'
+            f'<interfaces xmlns="{INTERFACES}"><interface><name>2/0/{{}}</name>'
+            '<type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type>'
+            "</interface></interfaces></config></edit-config>")
+
+    async def scenario() -> None:
+        listener, editor = await connect(server), await connect(server)
+        reply = await listener.rpc(f'<establish-subscription xmlns="{SN}"><stream>NETCONF</stream>'
+                                   f"{only_operator}</establish-subscription>")
+        sub_id = reply.findtext(qn(SN, "id"))
+        for port in range(3):
+            await editor.rpc(edit.format(port))  # made by "admin": filtered out
+        data = await listener.get(subtree=f'<subscriptions xmlns="{SN}"/>')
+        entry = data.xpath("//sn:subscription[sn:id=$id]", namespaces={"sn": SN}, id=sub_id)[0]
+        assert entry.findtext(f".//{{{SN}}}excluded-event-records") == "3"
+        assert entry.findtext(f".//{{{SN}}}sent-event-records") == "0"
+        assert listener.notifications.empty()
+        await listener.close()
+        await editor.close()
+
+    run(scenario())
+
+
+def test_on_change_of_operational_state_sees_a_new_session(server: ServerProcess):
+    ncm = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
+    sessions = f'<netconf-state xmlns="{ncm}"><sessions/></netconf-state>'
+    on_change = f'<on-change xmlns="{YP}"><sync-on-start>false</sync-on-start></on-change>'
+
+    async def scenario() -> None:
+        watcher = await connect(server)
+        await watcher.rpc(establish("ds:operational", on_change=on_change, subtree=sessions))
+        newcomer = await connect(server)
+        update = await next_event(watcher, "push-change-update", timeout=10)
+        assert "create" in [e.text for e in update.iter(qn(YANG_PATCH, "operation"))]
+        targets = [e.text for e in update.iter(qn(YANG_PATCH, "target"))]
+        assert any(t.startswith("/ietf-netconf-monitoring:netconf-state/sessions/session=") for t in targets)
+        await newcomer.close()
+        await watcher.close()
+
+    run(scenario())
