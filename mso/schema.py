@@ -28,6 +28,7 @@ from libyang.util import c2str, ly_array_iter
 from lxml import etree
 
 from mso import namespaces as ns
+from mso.tree_diff import path_steps
 
 # Every module the server implements, with the features it enables. All other features stay
 # disabled: `replay` (RFC 8639) and the RFC 6241 capabilities we do not serve are left out on
@@ -589,25 +590,6 @@ def _first_local_name(data: etree._Element, namespace: str) -> str | None:
     return None if element is None else etree.QName(element).localname
 
 
-def _split_steps(path: str) -> list[str]:
-    """The steps of an absolute path: split on the '/' outside [predicates] and quoted values."""
-    steps, current, quote, depth = [], "", "", 0
-    for char in path.removeprefix("/"):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "[]":
-            depth += 1 if char == "[" else -1
-        elif char == "/" and depth == 0:
-            steps.append(current)
-            current = ""
-            continue
-        current += char
-    steps.append(current)
-    return steps
-
-
 def _predicates(text: str) -> list[str]:
     """The insides of the consecutive [..] predicates that follow a step's node name."""
     found, current, quote = [], "", ""
@@ -644,7 +626,7 @@ def _prefixed_path(
 
     module = ""
     steps = []
-    for step in _split_steps(path):
+    for step in path_steps(path):
         head, bracket, rest = step.partition("[")
         node, module = qualify(head, module)
         predicates = []

@@ -206,3 +206,21 @@ class _Differ:
         path, namespaces = instance_path(node, top, self._schema, self._prefix_of)
         return Change(operation, path, namespaces, value)
 
+
+def path_steps(path: str) -> list[str]:
+    """The steps of an absolute path, split on the '/' outside quotes and [predicates]."""
+    steps, current, quote, depth = [], [], "", 0
+    for char in path.strip().removeprefix("/"):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[]":
+            depth += 1 if char == "[" else -1
+        elif char == "/" and depth == 0:
+            steps.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    steps.append("".join(current))
+    return [step for step in steps if step]

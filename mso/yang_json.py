@@ -36,6 +36,7 @@ from libyang.util import c2str
 from lxml import etree
 
 from mso.schema import Schema
+from mso.tree_diff import path_steps
 
 _CONTAINER, _LIST, _LEAF, _LEAFLIST, _ANYDATA, _NOTIFICATION = range(6)
 _SCHEMA_KINDS = {
@@ -212,7 +213,7 @@ class YangJson:
         """The schema node above a yang-patch target: RFC 8040 `/module:a/b=key` steps, or XPath
         steps with module names or schema prefixes and [predicates]; the top level if unknown."""
         node, parent, module = self._data, self._data, ""
-        for step in _path_steps(target):
+        for step in path_steps(target):
             qualifier, _, name = _STEP_KEYS.sub("", step).rpartition(":")
             if qualifier:
                 module = qualifier if qualifier in self._module_prefix else self._prefix_module.get(qualifier, "")
@@ -429,25 +430,6 @@ def _new_element(parent: etree._Element | None, tag: str, nsmap: dict[str | None
     if parent is None:
         return etree.Element(tag, nsmap=nsmap or None)
     return etree.SubElement(parent, tag, nsmap=nsmap or None)
-
-
-def _path_steps(path: str) -> list[str]:
-    """The steps of an absolute path, split on the '/' outside quotes and [predicates]."""
-    steps, current, quote, depth = [], [], "", 0
-    for char in path.strip().removeprefix("/"):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "[]":
-            depth += 1 if char == "[" else -1
-        elif char == "/" and depth == 0:
-            steps.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    steps.append("".join(current))
-    return [step for step in steps if step]
 
 
 def _integer(text: str, base: int) -> int | None:

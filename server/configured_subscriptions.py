@@ -22,6 +22,7 @@ from datetime import datetime
 from lxml import etree
 
 from mso import namespaces as ns
+from mso.schema import ValidationError
 from mso.subscription_model import (
     Encoding,
     FilterSpec,
@@ -47,25 +48,12 @@ ENCODING_UNSUPPORTED = "ietf-subscribed-notifications:encoding-unsupported"
 _XPATH_PREFIX = re.compile(r"(?<![\w.-])([A-Za-z_][\w.-]*):(?!:)")
 
 
-class ConfigError(Exception):
+class ConfigError(ValidationError):
     """A configured subscription the Master cannot run, with what an <rpc-error> needs.
 
     `error_path` is an XPath with the modules' prefixes (sn, yp, snr), as in
     `mso.schema.ValidationError`.
     """
-
-    def __init__(
-        self,
-        error_tag: str,
-        error_message: str,
-        error_path: str | None = None,
-        error_app_tag: str | None = None,
-    ) -> None:
-        super().__init__(f"{error_tag}: {error_message}" + (f" ({error_path})" if error_path else ""))
-        self.error_tag = error_tag
-        self.error_message = error_message
-        self.error_path = error_path
-        self.error_app_tag = error_app_tag
 
 
 def configured_subscriptions(running: etree._Element) -> list[SubscriptionSpec]:
