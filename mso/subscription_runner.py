@@ -11,6 +11,7 @@ that data may have changed (or on their own poll), and respect the dampening per
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import re
 import time
@@ -75,8 +76,7 @@ def push_update(subscription_id: int, data: etree._Element, publisher_id: int | 
     event = etree.Element(qn(YANG_PUSH, "push-update"), nsmap={None: YANG_PUSH})
     etree.SubElement(event, qn(YANG_PUSH, "id")).text = str(subscription_id)
     contents = etree.SubElement(event, qn(YANG_PUSH, "datastore-contents"))
-    for node in data:
-        contents.append(etree.fromstring(etree.tostring(node)))
+    contents.extend(copy.deepcopy(node) for node in data)
     return _with_publisher(event, publisher_id)
 
 
@@ -96,7 +96,7 @@ def push_change_update(
         etree.SubElement(edit, qn(YANG_PATCH, "operation")).text = change.operation
         etree.SubElement(edit, qn(YANG_PATCH, "target")).text = restconf_target(change.path, change.namespaces, module_of)
         if change.value is not None:
-            etree.SubElement(edit, qn(YANG_PATCH, "value")).append(etree.fromstring(etree.tostring(change.value)))
+            etree.SubElement(edit, qn(YANG_PATCH, "value")).append(copy.deepcopy(change.value))
     return _with_publisher(event, publisher_id)
 
 
@@ -184,8 +184,10 @@ class PeriodicJob(Job):
         trigger = spec.trigger
         assert isinstance(trigger, Periodic)
         self._period = trigger.period_cs / 100
-        # without an anchor-time the series starts when the subscription does (first push at once)
-        self._anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else clock()
+        # Without an anchor-time the publisher picks one (RFC 8641): multiples of the period since
+        # the epoch, so every subscription with that period ticks at the same instants and one
+        # sample serves them all.
+        self._anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else 0.0
         self._last_tick: float | None = None
 
     def start(self) -> None:

@@ -69,6 +69,7 @@ class NetconfSession(asyncssh.SSHServerSession):
         self._worker: asyncio.Task | None = None
         self._closing = False
         self._close_after_reply = False
+        self._outbox: list[bytes] = []
 
     # --- asyncssh callbacks -------------------------------------------------------------------
 
@@ -128,8 +129,23 @@ class NetconfSession(asyncssh.SSHServerSession):
         self._send(message)
 
     def _send(self, message: bytes) -> None:
-        if self._chan is not None and not self._closing:
-            self._chan.write(self._frame(message))
+        """Queue a framed message; everything queued in one loop iteration leaves in one write,
+        so the pushes of one tick share SSH packets (one encryption, one send) instead of each
+        paying for its own."""
+        if self._chan is None or self._closing:
+            return
+        self._outbox.append(self._frame(message))
+        if len(self._outbox) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        frames, self._outbox = self._outbox, []
+        if not frames or self._chan is None or self._closing:
+            return
+        try:
+            self._chan.write(b"".join(frames))
+        except BrokenPipeError:  # the peer went away before connection_lost told us
+            self._closing = True
 
     def close_after_reply(self) -> None:
         """close-session: the ``<ok/>`` goes out first, then the session ends."""
@@ -142,6 +158,7 @@ class NetconfSession(asyncssh.SSHServerSession):
     def _abort(self, reason: str) -> None:
         if self._closing:
             return
+        self._flush()  # what was already answered (close-session's <ok/>) still goes out
         self._closing = True
         log.info("session-end", extra={"fields": {"session-id": self.info.session_id, "reason": reason}})
         if self._chan is not None:
