@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.rpc
+	$(PY) -m bench.push
 
 clean:
 	rm -rf .mso-state .pytest_cache .hypothesis
