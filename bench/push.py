@@ -32,8 +32,9 @@ from pathlib import Path
 import asyncssh
 from lxml import etree
 
+from bench.baseline_session import BareNetconfSession
 from bench.rpc import PASSWORD, USER, percentiles, start_server, stop
-from mso.framing import FrameDecoder, frame_chunked, frame_eom
+from mso.framing import FrameDecoder, frame_chunked
 from mso.namespaces import DATASTORES, INTERFACES, NOTIFICATION, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.netconf_client import NetconfClient
 
@@ -108,24 +109,12 @@ async def end(clients: list[NetconfClient]) -> None:
 
 # --- the baseline: a netconf subsystem that pushes one pre-built notification without end -------
 
-class _Pusher(asyncssh.SSHServerSession):
+class _Pusher(BareNetconfSession):
     def __init__(self, notification: bytes) -> None:
+        super().__init__()
         self._frame = frame_chunked(notification)
         self._decoder = FrameDecoder()
-        self._chan: asyncssh.SSHServerChannel | None = None
         self._paused = False
-
-    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
-        self._chan = chan
-
-    def subsystem_requested(self, subsystem: str) -> bool:
-        return subsystem == "netconf"
-
-    def session_started(self) -> None:
-        assert self._chan is not None
-        self._chan.write(frame_eom(b'<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities>'
-                                   b"<capability>urn:ietf:params:netconf:base:1.1</capability></capabilities>"
-                                   b"<session-id>1</session-id></hello>"))
 
     def data_received(self, data: bytes, datatype: object) -> None:
         if not self._decoder.chunked and self._decoder.feed(data):  # the client's hello

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import asyncssh
 
-from mso.framing import FrameDecoder, frame_chunked, frame_eom
+from bench.baseline_session import BareNetconfSession
+from mso.framing import FrameDecoder, frame_chunked
 from mso.namespaces import INTERFACES
 from mso.netconf_client import NetconfClient, get_request
 
@@ -72,22 +73,10 @@ def stop(process: subprocess.Popen) -> None:
 
 # --- the baseline: a netconf subsystem that answers each message with the message itself -------
 
-class _Echo(asyncssh.SSHServerSession):
+class _Echo(BareNetconfSession):
     def __init__(self) -> None:
+        super().__init__()
         self._decoder = FrameDecoder()
-        self._chan: asyncssh.SSHServerChannel | None = None
-
-    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
-        self._chan = chan
-
-    def subsystem_requested(self, subsystem: str) -> bool:
-        return subsystem == "netconf"
-
-    def session_started(self) -> None:
-        assert self._chan is not None
-        self._chan.write(frame_eom(b'<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities>'
-                                   b"<capability>urn:ietf:params:netconf:base:1.1</capability></capabilities>"
-                                   b"<session-id>1</session-id></hello>"))
 
     def data_received(self, data: bytes, datatype: object) -> None:
         assert self._chan is not None
