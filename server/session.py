@@ -69,6 +69,7 @@ class NetconfSession(asyncssh.SSHServerSession):
         self._worker: asyncio.Task | None = None
         self._closing = False
         self._close_after_reply = False
+        self._orderly = False  # ended by close-session, kill-session or shutdown (RFC 6022: not "dropped")
         self._outbox: list[bytes] = []
 
     # --- asyncssh callbacks -------------------------------------------------------------------
@@ -117,6 +118,8 @@ class NetconfSession(asyncssh.SSHServerSession):
         if self._worker is not None:
             self._worker.cancel()
         if self._master.sessions.remove(self):
+            if not self._orderly:
+                self._master.sessions.statistics.dropped_sessions += 1
             log.info("session-close", extra={"fields": {"session-id": self.info.session_id, "user": self.info.user}})
             self._master.session_closed(self)
 
@@ -152,7 +155,8 @@ class NetconfSession(asyncssh.SSHServerSession):
         self._close_after_reply = True
 
     def close(self, reason: str) -> None:
-        """End the session from the server side (close-session, kill-session, shutdown)."""
+        """End the session from the server side (kill-session, shutdown)."""
+        self._orderly = True
         self._abort(reason)
 
     def _abort(self, reason: str) -> None:
@@ -206,6 +210,7 @@ class NetconfSession(asyncssh.SSHServerSession):
             if reply is not None:
                 self._send(reply)
             if self._close_after_reply:
+                self._orderly = True
                 self._abort("close-session")
             if self._closing:
                 return

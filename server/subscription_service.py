@@ -9,6 +9,7 @@ State notifications come from here only (draft §7).
 
 from __future__ import annotations
 
+import copy
 import logging
 import socket
 import time
@@ -368,7 +369,7 @@ class SubscriptionService:
 
         def passes(event: etree._Element) -> etree._Element | None:
             holder = etree.Element(qn(NETCONF_BASE, "data"))
-            holder.append(etree.fromstring(etree.tostring(event)))
+            holder.append(copy.deepcopy(event))
             try:
                 selected = apply_filter(holder, selection, keys)
             except FilterError:

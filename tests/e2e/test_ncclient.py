@@ -151,3 +151,17 @@ def test_restart_keeps_the_running_configuration(server_factory, tmp_path: Path)
     with connect(again) as m:
         data = m.get_config(source="running").data_ele
         assert data.xpath("//if:interface/if:name/text()", namespaces=IF) == ["1/0/0"]
+
+
+def test_dropped_sessions_counts_abnormal_ends_only(server: ServerProcess):
+    ncm = {"ncm": NETCONF_MONITORING}
+    with connect(server) as closed_politely:
+        closed_politely.get_config(source="running")
+    vanished = connect(server)
+    vanished._session._transport.close()  # the client's transport dies without close-session
+    with connect(server) as m:
+        for _ in range(50):
+            data = m.get(filter=("subtree", f'<netconf-state xmlns="{NETCONF_MONITORING}"><statistics/></netconf-state>')).data_ele
+            if data.xpath("string(//ncm:dropped-sessions)", namespaces=ncm) == "1":
+                break
+        assert data.xpath("string(//ncm:dropped-sessions)", namespaces=ncm) == "1"
