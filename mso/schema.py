@@ -52,6 +52,7 @@ IMPLEMENTED_MODULES: Mapping[str, tuple[str, ...]] = {
     "ietf-subscribed-notif-receivers": (),
     "ietf-udp-notif-transport": ("encode-cbor",),
     "ietf-distributed-notif": (),
+    "mso-distributed-export": (),
 }
 
 # Protocol capabilities (RFC 6241 §8) of what the server implements, announced before the

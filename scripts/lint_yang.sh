@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Lints our YANG modules (yang/*.yang, or the files given as arguments) with
-# `pyang --ietf --lint` and with yanglint, against the IETF modules pyang installs.
+# `pyang --ietf --lint` (IETF/IANA modules) or `pyang --lint` (mso's own modules, which RFC 8407's
+# IETF-only rules on names, namespaces and copyright do not fit) and with yanglint, against the
+# IETF modules pyang installs.
 # One line per module; any error or warning from either tool fails it, and the script then
 # exits 1. No warning is tolerated: ietf-multiple-stream-originators passes both tools clean.
 set -euo pipefail
@@ -26,8 +28,12 @@ fi
 failed=0
 for module in "$@"; do
   report=""
-  if ! out=$("$pyang" --ietf --lint -p "$search_path" "$module" 2>&1) || [ -n "$out" ]; then
-    report+="  pyang --ietf --lint:"$'\n'"$(sed 's/^/    /' <<<"${out:-(exit status non-zero)}")"$'\n'
+  case $(basename "$module") in
+    ietf-* | iana-*) lint=(--ietf --lint) ;;
+    *) lint=(--lint) ;;
+  esac
+  if ! out=$("$pyang" "${lint[@]}" -p "$search_path" "$module" 2>&1) || [ -n "$out" ]; then
+    report+="  pyang ${lint[*]}:"$'\n'"$(sed 's/^/    /' <<<"${out:-(exit status non-zero)}")"$'\n'
   fi
   if ! out=$(yanglint "${yanglint_path[@]}" "$module" 2>&1) || [ -n "$out" ]; then
     report+="  yanglint:"$'\n'"$(sed 's/^/    /' <<<"${out:-(exit status non-zero)}")"$'\n'
