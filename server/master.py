@@ -13,7 +13,8 @@ import asyncssh
 from lxml import etree
 
 from mso.device_sim import CardSpec, DeviceSimulator
-from mso.namespaces import HARDWARE, INTERFACES, NETCONF_MONITORING, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
+from mso.sampling import HARDWARE_TOP, INTERFACES_TOP, device_nodes
+from mso.namespaces import NETCONF_MONITORING, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
 from mso.tree_diff import Change
 from mso.schema import Schema, ValidationError
 from server import netconf_ops
@@ -21,7 +22,7 @@ from server.authz import AccessControl, PermitAll, Principal
 from server.config_events import netconf_config_change
 from server.datastore import DatastoreError, RunningDatastore
 from server.monitoring import netconf_state
-from server.operational import OperationalDatastore, Selection
+from server.operational import OperationalDatastore
 from server.rpc import Dispatcher, RpcEvent
 from server.sessions import SessionRegistry
 from server.subscription_service import SubscriptionService
@@ -31,11 +32,6 @@ if TYPE_CHECKING:
     from server.session import NetconfSession
 
 log = logging.getLogger("mso.master")
-
-HARDWARE_TOP = qn(HARDWARE, "hardware")
-INTERFACES_TOP = qn(INTERFACES, "interfaces")
-COMPONENT_LIST = (HARDWARE_TOP, qn(HARDWARE, "component"))
-INTERFACE_LIST = (INTERFACES_TOP, qn(INTERFACES, "interface"))
 
 # Capabilities of RFC 6241 features the handlers implement beyond what the schema announces.
 EXTRA_CAPABILITIES = ("urn:ietf:params:netconf:capability:validate:1.1",)
@@ -100,13 +96,7 @@ class Master:
         cards = [CardSpec(0, 0)] + [CardSpec(slot, self.config.ports_per_card) for slot in range(1, self.config.line_cards + 1)]
         device = DeviceSimulator(cards)
         keys = self.schema.key_index
-
-        def entries(selection: Selection, list_path: tuple[str, ...]) -> set[str] | None:
-            selected = selection.keys_in(list_path, keys[list_path])
-            return None if selected is None else {key[0] for key in selected}
-
-        self.operational.add_source({HARDWARE_TOP}, lambda s: [device.hardware(names=entries(s, COMPONENT_LIST))])
-        self.operational.add_source({INTERFACES_TOP}, lambda s: [device.interfaces(names=entries(s, INTERFACE_LIST))])
+        self.operational.add_source({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(device, s, keys))
         self.operational.add_source(
             {qn(YANG_LIBRARY, "yang-library"), qn(YANG_LIBRARY, "modules-state")},
             lambda s: [self.schema.yang_library(), self.schema.modules_state()],

@@ -22,7 +22,7 @@ from mso.schema import ValidationError
 from server.authz import DataWrite
 from mso.tree_diff import changed_paths
 from server.edit_config import EditError, apply_edit
-from server.operational import Selection
+from mso.sampling import Selection
 from server.rpc import Dispatcher, Reply, RpcContext
 
 if TYPE_CHECKING:
@@ -86,11 +86,7 @@ class ReadFilter:
     @property
     def selection(self) -> Selection:
         """What the filter can select, for the state sources."""
-        if self.kind != "subtree":
-            return Selection()
-        tags = {node.tag for node in self.subtree}
-        wildcard = any(etree.QName(t).namespace is None for t in tags)
-        return Selection(None if wildcard else tags, self.subtree)
+        return Selection.of_subtree(self.subtree) if self.kind == "subtree" else Selection()
 
     def apply(self, data: etree._Element, master: "Master") -> etree._Element:
         try:

@@ -9,32 +9,18 @@ source that ignores the hint is merely slower, never wrong.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 
 from lxml import etree
 
-from mso.filters import KeyIndex, merge_into, selected_keys
+from mso.filters import KeyIndex, merge_into
+from mso.sampling import EVERYTHING, Selection
 from server.datastore import RunningDatastore, empty_data
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What a read can select: top-level nodes (None: all) and, from a subtree filter, entries."""
-
-    tags: Collection[str] | None = None
-    subtree: Sequence[etree._Element] | None = None
-
-    def keys_in(self, list_path: tuple[str, ...], key_tags: Sequence[str]) -> frozenset[tuple[str, ...]] | None:
-        """Key values of the selectable entries of a list (None: any entry)."""
-        if self.subtree is None:
-            return None
-        return selected_keys(self.subtree, list_path, key_tags)
-
-
 Produce = Callable[[Selection], Iterable[etree._Element]]
-EVERYTHING = Selection()
 
 
 @dataclass(frozen=True)

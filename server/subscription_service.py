@@ -15,13 +15,13 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from itertools import count
 from typing import TYPE_CHECKING, Protocol
 
 from lxml import etree
 
-from mso.filters import FilterError, KeyIndex, subtree_filter, xpath_filter
+from mso.filters import FilterError
+from mso.sampling import apply_filter, selection_of
 from mso.namespaces import NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.notification_encoding import EnvelopeCodec, format_event_time, xml_notification
 from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
@@ -29,9 +29,7 @@ from mso.rpc_error import RpcError
 from mso.subscription_runner import Emitter, Job, OnChangeJob, PeriodicJob, SharedSampler
 from mso.tree_diff import changed_paths
 from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
-from mso.xml_parsing import parse_xml
 from server.configured_subscriptions import ConfigError, configured_subscriptions, diff
-from server.operational import Selection
 from server.rpc import Dispatcher, Reply, RpcContext
 from server.subscription_requests import Limits, merge_modify, parse_request, subscription_error
 from server.subscription_state import add_generators, add_policy, add_publishers, state_notification, streams_element
@@ -60,34 +58,19 @@ class MasterOnly:
         return [MASTER_GENERATOR]
 
 
-@lru_cache(maxsize=256)
-def _subtree_children(subtree_xml: bytes) -> tuple[etree._Element, ...]:
-    return tuple(parse_xml(b"<filter>" + subtree_xml + b"</filter>"))
-
-
 class MasterSampler:
-    """Samples the Master's datastores, selecting with the subscription's filter."""
+    """Samples the Master's own datastores, selecting with the subscription's filter."""
 
     def __init__(self, master: "Master") -> None:
         self._master = master
 
     def sample(self, datastore: str, selection: FilterSpec | None) -> etree._Element:
         master = self._master
-        subtree = _subtree_children(selection.subtree_xml) if selection and selection.kind == "subtree" else None
         if datastore == "ds:running":
             data = master.running.root
         else:
-            tags = {node.tag for node in subtree} if subtree is not None else None
-            data = master.operational.snapshot(Selection(tags, subtree))
+            data = master.operational.snapshot(selection_of(selection))
         return apply_filter(data, selection, master.schema.key_index)
-
-
-def apply_filter(data: etree._Element, selection: FilterSpec | None, keys: KeyIndex) -> etree._Element:
-    if selection is None:
-        return data
-    if selection.kind == "subtree":
-        return subtree_filter(data, _subtree_children(selection.subtree_xml), keys)
-    return xpath_filter(data, selection.xpath, dict(selection.namespaces), keys)
 
 
 class SessionEmitter:

@@ -1,0 +1,86 @@
+"""Sampling a publisher's own data for a read or a subscription, shared by the Master and the
+line-card agents: what a filter can select (so data sources render only that) and the filter
+applied to what they produced.
+
+A ``Selection`` is a hint, not the filter: a source that ignores it is slower, never wrong,
+because the filter still runs on the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lxml import etree
+
+from mso.device_sim import DeviceSimulator
+from mso.filters import KeyIndex, selected_keys, subtree_filter, xpath_filter
+from mso.namespaces import HARDWARE, INTERFACES, qn
+from mso.subscription_model import FilterSpec
+from mso.xml_parsing import parse_xml
+
+HARDWARE_TOP = qn(HARDWARE, "hardware")
+INTERFACES_TOP = qn(INTERFACES, "interfaces")
+COMPONENT_LIST = (HARDWARE_TOP, qn(HARDWARE, "component"))
+INTERFACE_LIST = (INTERFACES_TOP, qn(INTERFACES, "interface"))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a read can select: top-level nodes (None: all) and, from a subtree filter, entries."""
+
+    tags: Collection[str] | None = None
+    subtree: Sequence[etree._Element] | None = None
+
+    @classmethod
+    def of_subtree(cls, subtree: Sequence[etree._Element]) -> "Selection":
+        tags = {node.tag for node in subtree}
+        wildcard = any(etree.QName(tag).namespace is None for tag in tags)
+        return cls(None if wildcard else tags, subtree)
+
+    def keys_in(self, list_path: tuple[str, ...], key_tags: Sequence[str]) -> frozenset[tuple[str, ...]] | None:
+        """Key values of the selectable entries of a list (None: any entry)."""
+        if self.subtree is None:
+            return None
+        return selected_keys(self.subtree, list_path, key_tags)
+
+    def entry_names(self, list_path: tuple[str, ...], keys: KeyIndex) -> set[str] | None:
+        """The single-key names of the selectable entries of a list (None: any entry)."""
+        selected = self.keys_in(list_path, keys[list_path])
+        return None if selected is None else {key[0] for key in selected}
+
+
+EVERYTHING = Selection()
+
+
+@lru_cache(maxsize=256)
+def subtree_children(subtree_xml: bytes) -> tuple[etree._Element, ...]:
+    """The filter nodes of a subtree ``FilterSpec`` (parsed once per distinct filter)."""
+    return tuple(parse_xml(b"<filter>" + subtree_xml + b"</filter>"))
+
+
+def selection_of(spec: FilterSpec | None) -> Selection:
+    if spec is None or spec.kind != "subtree":
+        return EVERYTHING
+    return Selection.of_subtree(subtree_children(spec.subtree_xml))
+
+
+def apply_filter(data: etree._Element, spec: FilterSpec | None, keys: KeyIndex) -> etree._Element:
+    if spec is None:
+        return data
+    if spec.kind == "subtree":
+        return subtree_filter(data, subtree_children(spec.subtree_xml), keys)
+    return xpath_filter(data, spec.xpath, dict(spec.namespaces), keys)
+
+
+def device_nodes(device: DeviceSimulator, selection: Selection, keys: KeyIndex,
+                 at: float | None = None) -> list[etree._Element]:
+    """The top-level ietf-hardware and ietf-interfaces nodes of ``device`` that ``selection``
+    can select, rendering only the selectable entries."""
+    nodes = []
+    if selection.tags is None or HARDWARE_TOP in selection.tags:
+        nodes.append(device.hardware(at, names=selection.entry_names(COMPONENT_LIST, keys)))
+    if selection.tags is None or INTERFACES_TOP in selection.tags:
+        nodes.append(device.interfaces(at, names=selection.entry_names(INTERFACE_LIST, keys)))
+    return nodes
