@@ -24,7 +24,8 @@ from lxml import etree
 
 from mso.namespaces import YANG_PATCH, YANG_PUSH, qn
 from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
-from mso.tree_diff import Change
+from mso.schema import Schema
+from mso.tree_diff import Change, changed_paths
 
 Clock = Callable[[], float]
 DISTRIBUTED_NOTIF = "urn:ietf:params:xml:ns:yang:ietf-distributed-notif"
@@ -281,3 +282,31 @@ class OnChangeJob(Job):
                                        self._publisher_id)
             self._emit(event, now)
             self._next_allowed = now + self._dampening
+
+
+class JobFactory:
+    """Turns a subscription (or component subscription) into its job, the same way on every
+    publisher: the Master and each agent hold one, with their own sampler and publisher id."""
+
+    def __init__(self, schema: Schema, sampler: SharedSampler, *, publisher_id: int, clock: Clock = time.time,
+                 operational_poll: float = 1.0) -> None:
+        self._schema = schema
+        self._sampler = sampler
+        self._publisher_id = publisher_id
+        self._clock = clock
+        self._operational_poll = operational_poll
+        self.module_of = {m.namespace: m.name for m in schema.modules}
+
+    def job(self, spec: SubscriptionSpec, emitter: Emitter, on_complete: Callable[[Job], None] | None = None) -> Job:
+        common = dict(clock=self._clock, on_complete=on_complete, publisher_id=self._publisher_id)
+        if isinstance(spec.trigger, Periodic):
+            return PeriodicJob(spec, self._sampler, emitter, **common)
+        # operational data has no commit to announce a change, so on-change compares on a poll
+        poll = self._operational_poll if spec.datastore == "ds:operational" else None
+        return OnChangeJob(spec, self._sampler, emitter, diff=self.diff, module_of=self.module_of,
+                           poll_interval=poll, **common)
+
+    def diff(self, before: etree._Element, after: etree._Element) -> list[Change]:
+        schema = self._schema
+        return changed_paths(before, after, schema.key_index, schema.leaf_lists,
+                             prefix_of=lambda ns: self.module_of.get(ns, "ns"))

@@ -24,10 +24,9 @@ from mso.filters import FilterError
 from mso.sampling import apply_filter, selection_of
 from mso.namespaces import NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.notification_encoding import EnvelopeCodec, format_event_time, xml_notification
-from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
+from mso.subscription_model import FilterSpec, OnChange, SubscriptionSpec
 from mso.rpc_error import RpcError
-from mso.subscription_runner import Emitter, Job, OnChangeJob, PeriodicJob, SharedSampler
-from mso.tree_diff import changed_paths
+from mso.subscription_runner import Emitter, Job, JobFactory, OnChangeJob, SharedSampler
 from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 from server.configured_subscriptions import ConfigError, configured_subscriptions, diff
 from server.rpc import Dispatcher, Reply, RpcContext
@@ -108,10 +107,10 @@ class SubscriptionService:
         self._master = master
         self._placement = placement or MasterOnly()
         self.limits = limits or Limits()
-        self._sampler = SharedSampler(MasterSampler(master))
+        self._jobs = JobFactory(master.schema, SharedSampler(MasterSampler(master)), publisher_id=MASTER_PUBLISHER_ID,
+                                clock=self._now, operational_poll=OPERATIONAL_POLL_SECONDS)
         self._ids = count(1)
         self.subscriptions: dict[int, Subscription] = {}
-        self._module_of = {m.namespace: m.name for m in master.schema.modules}
         self._udp: UdpNotifPublisher | None = None
 
     async def start(self) -> None:
@@ -229,19 +228,8 @@ class SubscriptionService:
         if spec.stream is not None:
             subscription.stream_filter = self._stream_filter(spec.filter)
             return
-        common = dict(clock=self._now, on_complete=self._completed, publisher_id=MASTER_PUBLISHER_ID)
-        if isinstance(spec.trigger, Periodic):
-            subscription.job = PeriodicJob(spec, self._sampler, subscription, **common)
-        else:
-            poll = OPERATIONAL_POLL_SECONDS if spec.datastore == "ds:operational" else None
-            subscription.job = OnChangeJob(spec, self._sampler, subscription, diff=self._diff,
-                                           module_of=self._module_of, poll_interval=poll, **common)
+        subscription.job = self._jobs.job(spec, subscription, on_complete=self._completed)
         subscription.job.start()
-
-    def _diff(self, before: etree._Element, after: etree._Element) -> list:
-        schema = self._master.schema
-        return changed_paths(before, after, schema.key_index, schema.leaf_lists,
-                             prefix_of=lambda ns: self._module_of.get(ns, "ns"))
 
     def _stop(self, subscription: Subscription) -> None:
         if subscription.job is not None:
