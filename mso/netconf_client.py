@@ -101,8 +101,11 @@ class NetconfClient:
         if isinstance(body, str):
             body = body.encode()
         future: asyncio.Future[etree._Element] = asyncio.get_running_loop().create_future()
+        try:
+            self._chan.write(self._frame(b'<rpc xmlns="%s" message-id="%s">%s</rpc>' % (NETCONF_BASE.encode(), message_id.encode(), body)))
+        except BrokenPipeError:  # the channel closed and the loss has not been reported yet
+            raise NetconfClientError("session is closed: the channel is not open for sending") from None
         self._pending[message_id] = future
-        self._chan.write(self._frame(b'<rpc xmlns="%s" message-id="%s">%s</rpc>' % (NETCONF_BASE.encode(), message_id.encode(), body)))
         return future
 
     def send_raw(self, message: bytes) -> asyncio.Future[etree._Element]:
@@ -203,6 +206,14 @@ class NetconfClient:
             if not future.done():
                 future.set_exception(error)
         self._pending.clear()
+
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        """This end of the SSH connection: an address the server's side can reach us at."""
+        if self._conn is None:
+            return None
+        host, port = self._conn.get_extra_info("sockname")[:2]
+        return host, port
 
     @property
     def closed(self) -> bool:

@@ -1,0 +1,132 @@
+"""``mso collector``: receive every originator's stream and reassemble it by subscription."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from collector.knowledge import KnowledgeError, parse_time
+from collector.master_channel import FilterError, MasterConfig, MasterError, SubscribeRequest
+from collector.service import Collector, CollectorConfig, StartError
+from mso.cli_args import CliError, host_port, positive_int
+from mso.schema import SchemaError
+
+HELP = "receive UDP-notif from the Master and its agents, reassemble records per subscription and slot"
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", type=host_port, default=("127.0.0.1", 10001), metavar="HOST:PORT",
+                        help="UDP address for UDP-notif (default 127.0.0.1:10001; port 0 picks a free one)")
+    master = parser.add_argument_group("the Master (NETCONF over SSH)")
+    master.add_argument("--netconf", type=host_port, metavar="HOST:PORT",
+                        help="the Master: read /sn:subscriptions from it, and subscribe with --subscribe")
+    master.add_argument("--user", metavar="NAME", help="user name on the Master")
+    master.add_argument("--password", metavar="PASSWORD", help="password of --user")
+    master.add_argument("--key", type=Path, metavar="FILE", help="private key file of --user")
+    subscribe = parser.add_argument_group("dynamic subscriptions (need --netconf)")
+    subscribe.add_argument("--subscribe", action="append", default=[], metavar="FILTER",
+                           help="establish a subscription to the operational datastore selected by an XPath "
+                                "(module names or prefixes) or a subtree filter; repeatable")
+    subscribe.add_argument("--period", type=positive_int, metavar="CS", help="periodic, every CS centiseconds")
+    subscribe.add_argument("--anchor-time", metavar="TIME", help="periodic ticks at TIME + k * period (RFC 3339)")
+    subscribe.add_argument("--on-change", action="store_true", help="on-change instead of periodic")
+    subscribe.add_argument("--dampening", type=int, default=0, metavar="CS",
+                           help="on-change dampening period in centiseconds (default 0)")
+    outputs = parser.add_argument_group("outputs")
+    outputs.add_argument("--jsonl", metavar="FILE|-",
+                         help="one JSON record per line to FILE, or - for standard output "
+                              "(the default when no other output is given)")
+    outputs.add_argument("--metrics", type=host_port, metavar="HOST:PORT",
+                         help="serve Prometheus metrics at http://HOST:PORT/metrics")
+    tuning = parser.add_argument_group("reassembly")
+    tuning.add_argument("--deadline", type=positive_float, default=1.5, metavar="PERIODS",
+                        help="emit a slot as incomplete this many periods after its first piece (default 1.5)")
+    tuning.add_argument("--reorder-window", type=positive_float, default=0.1, metavar="SECONDS",
+                        help="hold on-change updates this long to emit them in event-time order (default 0.1)")
+
+
+def _master(args: argparse.Namespace) -> MasterConfig | None:
+    if args.netconf is None:
+        if args.subscribe:
+            raise CliError("--subscribe needs --netconf HOST:PORT of the Master")
+        if args.user or args.password or args.key:
+            raise CliError("--user, --password and --key need --netconf HOST:PORT")
+        return None
+    if not args.user:
+        raise CliError("--netconf needs --user NAME and --password or --key")
+    if (args.password is None) == (args.key is None):
+        raise CliError("give exactly one of --password and --key")
+    if args.key is not None and not args.key.is_file():
+        raise CliError(f"--key: no such file: {args.key}")
+    host, port = args.netconf
+    return MasterConfig(host, port, args.user, args.password, (str(args.key),) if args.key else (),
+                        tuple(_requests(args)))
+
+
+def _requests(args: argparse.Namespace) -> list[SubscribeRequest]:
+    if not args.subscribe:
+        return []
+    if (args.period is None) == (not args.on_change):
+        raise CliError("--subscribe needs exactly one of --period CS and --on-change")
+    if args.anchor_time is not None:
+        if args.period is None:
+            raise CliError("--anchor-time applies to --period subscriptions")
+        try:
+            parse_time(args.anchor_time)
+        except KnowledgeError as error:
+            raise CliError(f"--anchor-time: {error}") from None
+    return [SubscribeRequest(selection, args.period, args.anchor_time, None if args.period else args.dampening)
+            for selection in args.subscribe]
+
+
+def _config(args: argparse.Namespace) -> CollectorConfig:
+    master = _master(args)
+    jsonl = args.jsonl
+    if jsonl is None:
+        jsonl = "-"
+    if jsonl not in (None, "-") and not Path(jsonl).parent.is_dir():
+        raise CliError(f"--jsonl: no such directory: {Path(jsonl).parent}")
+    return CollectorConfig(listen=args.listen, jsonl=jsonl, metrics=args.metrics, master=master,
+                           deadline_factor=args.deadline, reorder_window=args.reorder_window)
+
+
+async def _collect(config: CollectorConfig) -> None:
+    collector = Collector(config)
+    try:
+        await collector.start()
+        assert collector.receiver is not None
+        host, port = collector.receiver.address
+        print(f"mso collector: listening on {host}:{port}", file=sys.stderr, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await collector.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+        asyncio.run(_collect(config))
+    except (CliError, FilterError, SchemaError) as error:
+        print(f"mso collector: {error}", file=sys.stderr)
+        return 2
+    except (MasterError, StartError) as error:
+        print(f"mso collector: {error}", file=sys.stderr)
+        return 1
+    return 0

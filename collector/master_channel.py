@@ -1,0 +1,279 @@
+"""The collector's NETCONF session with the Master (draft §4: the Subscriber half of a Collector).
+
+On connecting it reads ``/sn:subscriptions`` so that a collector joining late knows every
+subscription's expected generators without waiting for a ``subscription-started`` it missed,
+then establishes the subscriptions asked for on the command line. The Master's own share of a
+dynamic subscription and its state notifications arrive on this session. When the Master
+announces ``mso-distributed-export``, the establish request also names this collector's UDP
+address as the receiver of the agents' shares. A piece of a subscription the collector does
+not know triggers another read (at most one a second). A lost session is re-opened with
+back-off; the dynamic subscriptions died with it and are established again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncssh
+from lxml import etree
+
+from collector.decoding import MASTER_GENERATOR
+from collector.knowledge import GENERATOR_LEAVES, Policy, parse_time
+from collector.pipeline import Pipeline
+from mso.namespaces import DATASTORES, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, YANG_PUSH, qn
+from mso.netconf_client import NetconfClient, NetconfClientError
+from mso.rpc_error import RpcError
+from mso.xml_parsing import MalformedXML, parse_xml
+from mso.yang_json import YangJson, YangJsonError
+
+log = logging.getLogger("mso.collector")
+SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
+DISTRIBUTED_EXPORT = "urn:mso:yang:mso-distributed-export"
+_SUBSCRIPTIONS = f'<subscriptions xmlns="{SN}"/>'
+_EXPORT_MODULE = (f'<yang-library xmlns="{YANG_LIBRARY}"><module-set><module>'
+                  f"<namespace>{DISTRIBUTED_EXPORT}</namespace></module></module-set></yang-library>")
+_PREFIX = re.compile(r"'[^']*'|\"[^\"]*\"|([A-Za-z_][\w.-]*):(?!:)")
+_REFRESH_INTERVAL = 1.0
+_RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0)
+
+
+class MasterError(Exception):
+    """The Master cannot be reached or refused what was asked; the message is one line."""
+
+
+class FilterError(ValueError):
+    """A --subscribe selection that cannot be sent: unknown prefix, malformed subtree."""
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    """One ``--subscribe``: a datastore selection and its trigger."""
+
+    selection: str  # an XPath ("/if:interfaces/...") or a subtree filter ("<interfaces .../>")
+    period_cs: int | None = None
+    anchor_time: str | None = None
+    dampening_cs: int | None = None  # on-change when period_cs is None
+    datastore: str = "ds:operational"
+
+
+@dataclass(frozen=True)
+class MasterConfig:
+    host: str
+    port: int
+    username: str
+    password: str | None = None
+    client_keys: tuple[str, ...] = ()
+    requests: tuple[SubscribeRequest, ...] = ()
+
+
+def xpath_namespaces(xpath: str, namespaces: dict[str, str]) -> dict[str, str]:
+    """The prefixes an XPath uses, bound to their namespaces; FilterError for an unknown one."""
+    used = {match.group(1) for match in _PREFIX.finditer(xpath) if match.group(1)}
+    unknown = sorted(used - namespaces.keys())
+    if unknown:
+        raise FilterError(f"unknown prefix {unknown[0]!r} in {xpath!r}: use a YANG module name or prefix")
+    return {prefix: namespaces[prefix] for prefix in used}
+
+
+def establish_request(request: SubscribeRequest, namespaces: dict[str, str],
+                      agent_receiver: tuple[str, int] | None) -> bytes:
+    """The ``<establish-subscription>`` of one request (RFC 8639/8641)."""
+    establish = etree.Element(qn(SN, "establish-subscription"), nsmap={None: SN})
+    datastore = etree.SubElement(establish, qn(YP, "datastore"), nsmap={"ds": DATASTORES})
+    datastore.text = request.datastore
+    if request.selection.lstrip().startswith("<"):
+        holder = etree.SubElement(establish, qn(YP, "datastore-subtree-filter"))
+        try:
+            holder.extend(parse_xml(f"<f>{request.selection}</f>".encode()))
+        except MalformedXML:
+            raise FilterError(f"the subtree filter is not well-formed XML: {request.selection!r}") from None
+    else:
+        holder = etree.SubElement(establish, qn(YP, "datastore-xpath-filter"),
+                                  nsmap=xpath_namespaces(request.selection, namespaces))
+        holder.text = request.selection
+    if request.period_cs is not None:
+        trigger = etree.SubElement(establish, qn(YP, "periodic"))
+        etree.SubElement(trigger, qn(YP, "period")).text = str(request.period_cs)
+        if request.anchor_time is not None:
+            etree.SubElement(trigger, qn(YP, "anchor-time")).text = request.anchor_time
+    else:
+        trigger = etree.SubElement(establish, qn(YP, "on-change"))
+        etree.SubElement(trigger, qn(YP, "dampening-period")).text = str(request.dampening_cs or 0)
+    if agent_receiver is not None:
+        receiver = etree.SubElement(establish, qn(DISTRIBUTED_EXPORT, "agent-receiver"),
+                                    nsmap={None: DISTRIBUTED_EXPORT})
+        etree.SubElement(receiver, qn(DISTRIBUTED_EXPORT, "address")).text = agent_receiver[0]
+        etree.SubElement(receiver, qn(DISTRIBUTED_EXPORT, "port")).text = str(agent_receiver[1])
+        encoding = etree.SubElement(receiver, qn(DISTRIBUTED_EXPORT, "encoding"), nsmap={"sn": SN})
+        encoding.text = "sn:encode-json"
+    return etree.tostring(establish)
+
+
+def request_policy(request: SubscribeRequest, generators: frozenset[str]) -> Policy:
+    if request.period_cs is None:
+        return Policy(on_change=True, generators=generators)
+    anchor = parse_time(request.anchor_time) if request.anchor_time else 0.0
+    return Policy(period=request.period_cs / 100, anchor=anchor, generators=generators)
+
+
+def reply_generators(reply: etree._Element) -> frozenset[str]:
+    """The generator ids of an establish/modify-subscription reply under any accepted name;
+    a publisher that names none serves the subscription alone, as the Master (generator 1)."""
+    found = {(leaf.text or "").strip() for leaf in reply.iter()
+             if isinstance(leaf.tag, str) and etree.QName(leaf).localname in GENERATOR_LEAVES}
+    return frozenset(found) or frozenset({MASTER_GENERATOR})
+
+
+class MasterChannel:
+    def __init__(self, config: MasterConfig, pipeline: Pipeline, yang: YangJson,
+                 namespaces: dict[str, str], udp_address: tuple[str, int]) -> None:
+        self.config = config
+        self._pipeline = pipeline
+        self._yang = yang
+        self._namespaces = namespaces
+        self._udp_address = udp_address
+        self._client: NetconfClient | None = None
+        self._established: list[int] = []
+        self._refresh: asyncio.Task | None = None
+        self._last_refresh = float("-inf")
+        self._closing = False
+
+    async def start(self) -> None:
+        """Connect, learn and subscribe; MasterError when any of it fails."""
+        client = await self._connect()
+        try:
+            await self._learn(client)
+            await self._subscribe(client)
+        except (RpcError, NetconfClientError, asyncio.TimeoutError) as error:
+            client.abort()
+            raise MasterError(f"the Master refused: {_one_line(error)}") from None
+
+    async def run(self) -> None:
+        """Keep the session: when it is lost, forget its subscriptions and open a new one."""
+        attempt = 0
+        while not self._closing:
+            if self._client is not None and not self._client.closed:
+                await self._client.wait_closed()
+                if self._closing:
+                    return
+                log.warning("master-session-lost")
+                self._pipeline.forget(self._established)
+                self._established = []
+            await asyncio.sleep(_RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)])
+            try:
+                await self.start()
+                attempt = 0
+            except MasterError as error:
+                attempt += 1
+                log.warning("master-reconnect-failed", extra={"fields": {"error": str(error)}})
+
+    def unknown_subscription(self, subscription_id: int) -> None:
+        """A piece of a subscription not known yet: read /sn:subscriptions again, soon."""
+        loop = asyncio.get_running_loop()
+        if self._refresh is not None and not self._refresh.done():
+            return
+        if loop.time() - self._last_refresh < _REFRESH_INTERVAL or self._client is None:
+            return
+        self._last_refresh = loop.time()
+        self._refresh = loop.create_task(self._refresh_knowledge(self._client))
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._refresh is not None:
+            self._refresh.cancel()
+        if self._client is not None:
+            await self._client.close()
+
+    async def _connect(self) -> NetconfClient:
+        config = self.config
+        try:
+            client = await NetconfClient.connect(config.host, config.port, username=config.username,
+                                                 password=config.password,
+                                                 client_keys=list(config.client_keys) or None)
+        except (OSError, asyncssh.Error, NetconfClientError, asyncio.TimeoutError) as error:
+            raise MasterError(f"cannot open a NETCONF session with {config.host}:{config.port}: "
+                              f"{_one_line(error)}") from None
+        client.on_notification = self._pipeline.netconf_notification
+        self._client = client
+        log.info("master-connected", extra={"fields": {"session-id": client.session_id}})
+        return client
+
+    async def _learn(self, client: NetconfClient) -> None:
+        data = await client.get(subtree=_SUBSCRIPTIONS)
+        try:
+            tree = self._yang.data_to_json(data)
+        except YangJsonError as error:
+            log.warning("subscriptions-unreadable", extra={"fields": {"error": str(error)}})
+            return
+        subscriptions = tree.get("ietf-subscribed-notifications:subscriptions", {})
+        learned = self._pipeline.knowledge.learn_subscriptions(subscriptions)
+        self._pipeline.knowledge_changed(learned)
+        log.info("subscriptions-learned", extra={"fields": {"ids": ",".join(map(str, learned))}})
+
+    async def _refresh_knowledge(self, client: NetconfClient) -> None:
+        try:
+            await self._learn(client)
+        except (RpcError, NetconfClientError, asyncio.TimeoutError) as error:
+            log.warning("subscriptions-refresh-failed", extra={"fields": {"error": _one_line(error)}})
+
+    async def _subscribe(self, client: NetconfClient) -> None:
+        if not self.config.requests:
+            return
+        agent_receiver = self._agent_receiver(client) if await self._exports_to_agents(client) else None
+        for request in self.config.requests:
+            reply = await self._establish(client, request, agent_receiver)
+            subscription_id = int(reply.findtext(qn(SN, "id")) or "0")
+            policy = request_policy(request, reply_generators(reply))
+            self._pipeline.knowledge.start(subscription_id, policy)
+            self._established.append(subscription_id)
+            log.info("subscription-established", extra={"fields": {
+                "id": subscription_id, "generators": ",".join(sorted(policy.generators))}})
+
+    async def _establish(self, client: NetconfClient, request: SubscribeRequest,
+                         agent_receiver: tuple[str, int] | None) -> etree._Element:
+        """establish-subscription; a Master that announces the module but refuses the
+        agent-receiver is asked again without it, and only its own share will arrive."""
+        try:
+            return await client.rpc(establish_request(request, self._namespaces, agent_receiver))
+        except RpcError as error:
+            if agent_receiver is None:
+                raise
+            log.warning("agent-receiver-refused", extra={"fields": {"error": _one_line(error)}})
+        return await client.rpc(establish_request(request, self._namespaces, None))
+
+    async def _exports_to_agents(self, client: NetconfClient) -> bool:
+        """Whether the Master announces mso-distributed-export (hello or YANG library)."""
+        if any(capability.startswith(DISTRIBUTED_EXPORT) for capability in client.server_capabilities):
+            return True
+        try:
+            data = await client.get(subtree=_EXPORT_MODULE)
+        except RpcError:
+            return False
+        return any(element.text == DISTRIBUTED_EXPORT for element in data.iter(qn(YANG_LIBRARY, "namespace")))
+
+    def _agent_receiver(self, client: NetconfClient) -> tuple[str, int]:
+        """Where agents should send: our UDP address, or, when it is a wildcard, the address
+        this host has towards the Master."""
+        host, port = self._udp_address
+        if host in ("0.0.0.0", "::", ""):
+            local = client.local_address
+            host = local[0] if local is not None else host
+        return host, port
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+def names_and_prefixes(modules: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """Module name and prefix -> namespace, for XPath filters given on the command line."""
+    namespaces: dict[str, str] = {}
+    for name, prefix, namespace in modules:
+        namespaces.setdefault(prefix, namespace)
+        namespaces[name] = namespace
+    return namespaces

@@ -1,0 +1,114 @@
+"""One running collector: the UDP receiver, the pipeline, the outputs, the Master channel and
+the metrics endpoint, on one asyncio loop, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from collector.decoding import EventDecoder
+from collector.knowledge import Knowledge
+from collector.master_channel import MasterChannel, MasterConfig, establish_request, names_and_prefixes
+from collector.merge import Merger, list_keys
+from collector.metrics import Stats, serve_metrics
+from collector.outputs import JsonLinesOutput, Outputs
+from collector.pipeline import Pipeline
+from collector.reassembly import Reassembly
+from collector.receiver import UdpReceiver, open_socket
+from mso.notification_encoding import EnvelopeCodec
+from mso.schema import Schema
+from mso.yang_json import YangJson
+
+log = logging.getLogger("mso.collector")
+TICK = 0.005  # seconds between deadline checks: the most an incomplete record waits past its deadline
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    listen: tuple[str, int] = ("127.0.0.1", 10001)
+    jsonl: str | None = None
+    metrics: tuple[str, int] | None = None
+    master: MasterConfig | None = None
+    deadline_factor: float = 1.5
+    reorder_window: float = 0.1
+
+
+class StartError(Exception):
+    """The collector cannot start (its address, an output); the message is one line."""
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig) -> None:
+        self.config = config
+        self.schema = Schema.load()
+        self.yang = YangJson(self.schema)
+        self.stats = Stats()
+        self.knowledge = Knowledge()
+        self.pipeline = Pipeline(
+            EventDecoder(EnvelopeCodec(self.schema), self.yang),
+            self.knowledge,
+            Reassembly(self.knowledge, Merger(list_keys(self.schema)), deadline_factor=config.deadline_factor,
+                       reorder_window=config.reorder_window),
+            Outputs([], self.stats.output_drops),
+            self.stats,
+        )
+        modules = ((m.name, m.prefix, m.namespace) for m in self.schema.modules)
+        self.namespaces = names_and_prefixes(modules)
+        for request in config.master.requests if config.master else ():
+            establish_request(request, self.namespaces, None)  # FilterError now rather than later
+        self.receiver: UdpReceiver | None = None
+        self.master: MasterChannel | None = None
+        self.metrics_port: int | None = None
+        self._metrics_server: object | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        """Bind, open outputs, connect to the Master. OSError when the UDP address cannot be
+        bound; MasterError when the Master cannot be reached."""
+        config = self.config
+        host, port = config.listen
+        try:
+            sock = open_socket(host, port)
+        except OSError as error:
+            raise StartError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        self.receiver = UdpReceiver(sock, self.pipeline.datagram, self.stats.errors)
+        outputs = self.pipeline.outputs.outputs
+        if config.jsonl is not None:
+            try:
+                outputs.append(JsonLinesOutput(config.jsonl))
+            except OSError as error:
+                raise StartError(f"cannot write {config.jsonl}: {error.strerror or error}") from None
+        if config.metrics is not None:
+            try:
+                self._metrics_server, self.metrics_port = serve_metrics(self.pipeline, *config.metrics)
+            except OSError as error:
+                raise StartError(f"cannot serve metrics on {config.metrics[0]}:{config.metrics[1]}: "
+                                 f"{error.strerror or error}") from None
+        if config.master is not None:
+            self.master = MasterChannel(config.master, self.pipeline, self.yang, self.namespaces,
+                                        self.receiver.address)
+            self.pipeline.on_unknown = self.master.unknown_subscription
+            await self.master.start()
+            self._tasks.append(asyncio.get_running_loop().create_task(self.master.run()))
+        self.receiver.start()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._tick()))
+        log.info("collector-started", extra={"fields": {
+            "listen": "%s:%d" % self.receiver.address, "receive-buffer": self.receiver.receive_buffer}})
+
+    async def _tick(self) -> None:
+        while True:
+            self.pipeline.tick()
+            await asyncio.sleep(TICK)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.master is not None:
+            await self.master.close()
+        if self.receiver is not None:
+            self.receiver.close()
+        self.pipeline.close()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()  # type: ignore[attr-defined]
