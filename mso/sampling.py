@@ -74,13 +74,17 @@ def apply_filter(data: etree._Element, spec: FilterSpec | None, keys: KeyIndex) 
     return xpath_filter(data, spec.xpath, dict(spec.namespaces), keys)
 
 
-def device_nodes(device: DeviceSimulator, selection: Selection, keys: KeyIndex,
-                 at: float | None = None) -> list[etree._Element]:
+def device_nodes(device: DeviceSimulator, selection: Selection, keys: KeyIndex, at: float | None = None,
+                 owned_interfaces: Collection[str] | None = None) -> list[etree._Element]:
     """The top-level ietf-hardware and ietf-interfaces nodes of ``device`` that ``selection``
-    can select, rendering only the selectable entries."""
+    can select, rendering only the selectable entries (and of the interfaces, only
+    ``owned_interfaces`` when given)."""
     nodes = []
     if selection.tags is None or HARDWARE_TOP in selection.tags:
         nodes.append(device.hardware(at, names=selection.entry_names(COMPONENT_LIST, keys)))
     if selection.tags is None or INTERFACES_TOP in selection.tags:
-        nodes.append(device.interfaces(at, names=selection.entry_names(INTERFACE_LIST, keys)))
+        names = selection.entry_names(INTERFACE_LIST, keys)
+        if owned_interfaces is not None:
+            names = set(owned_interfaces) if names is None else names & set(owned_interfaces)
+        nodes.append(device.interfaces(at, names=names))
     return nodes

@@ -10,11 +10,14 @@ import signal
 import sys
 from pathlib import Path
 
-from mso.cli_args import CliError, host_port, positive_int, user_password
+from mso.cli_args import CliError, host_port, non_negative_int, positive_int, positive_seconds, user_password
+from mso.subscription_model import Encoding, Receiver
 from mso.schema import SchemaError
 from server.datastore import DatastoreError
 from server.master import Master, ServerConfig
+from server.subscription_requests import AgentReceiver
 
+ENCODINGS = {"json": Encoding.JSON, "xml": Encoding.XML, "cbor": Encoding.CBOR}
 HELP = "run the Master publisher: NETCONF over SSH (RFC 6241/6242)"
 log = logging.getLogger("mso.server")
 
@@ -30,10 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an OpenSSH authorized_keys file of public keys allowed to log in (any user name)")
     parser.add_argument("--max-message-bytes", type=positive_int, default=16 * 1024 * 1024,
                         help="largest NETCONF message accepted; a larger one ends that session (default 16 MiB)")
-    parser.add_argument("--line-cards", type=positive_int, default=3,
-                        help="line cards of the simulated device (default 3)")
+    parser.add_argument("--line-cards", type=non_negative_int, default=3,
+                        help="line cards the Master simulates itself, slots 1..N (default 3); give 0 when "
+                             "line-card agents (mso agent) serve the cards")
     parser.add_argument("--ports", type=positive_int, default=48,
                         help="interfaces per simulated line card (default 48)")
+    parser.add_argument("--agent-listen", type=host_port, default=("127.0.0.1", 8301), metavar="HOST:PORT",
+                        help="control channel address the line-card agents register at (default 127.0.0.1:8301)")
+    parser.add_argument("--agent-timeout", type=positive_seconds, default=3.0, metavar="SECONDS",
+                        help="an agent silent this long is gone and its subscriptions re-decomposed (default 3)")
+    parser.add_argument("--dynamic-receiver", type=agent_receiver, metavar="HOST:PORT[:ENCODING]",
+                        help="UDP-notif receiver for agents' shares of dynamic subscriptions that name none "
+                             "(encoding json, xml or cbor; default json)")
+    parser.add_argument("--centralized", action="store_true",
+                        help="baseline mode: agents send their data to the Master, which pushes everything itself")
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
@@ -51,7 +64,20 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         max_message_bytes=args.max_message_bytes,
         line_cards=args.line_cards,
         ports_per_card=args.ports,
+        agent_host=args.agent_listen[0],
+        agent_port=args.agent_listen[1],
+        agent_timeout=args.agent_timeout,
+        centralized=args.centralized,
+        dynamic_receiver=args.dynamic_receiver,
     )
+
+
+def agent_receiver(text: str) -> AgentReceiver:
+    """``HOST:PORT`` or ``HOST:PORT:ENCODING`` (json, xml, cbor)."""
+    head, _, last = text.rpartition(":")
+    address, name = (head, last) if last in ENCODINGS else (text, "json")
+    host, port = host_port(address)
+    return AgentReceiver(Receiver("dynamic-receiver", host, port), ENCODINGS[name])
 
 
 def _raise_fd_limit() -> None:

@@ -13,8 +13,11 @@ import asyncssh
 from lxml import etree
 
 from mso.device_sim import CardSpec, DeviceSimulator
-from mso.sampling import HARDWARE_TOP, INTERFACES_TOP, device_nodes
-from mso.namespaces import NETCONF_MONITORING, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
+from mso.filters import merge_into
+from mso.rpc_error import RpcError, info_element
+from mso.sampling import COMPONENT_LIST, HARDWARE_TOP, INTERFACE_LIST, INTERFACES_TOP, device_nodes, selection_of
+from mso.subscription_model import FilterSpec
+from mso.namespaces import DISTRIBUTED_EXPORT, NETCONF_MONITORING, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
 from mso.tree_diff import Change
 from mso.schema import Schema, ValidationError
 from server import netconf_ops
@@ -23,7 +26,10 @@ from server.config_events import netconf_config_change
 from server.datastore import DatastoreError, RunningDatastore
 from server.monitoring import netconf_state
 from server.operational import OperationalDatastore
-from server.rpc import Dispatcher, RpcEvent
+from server.originators import Originators, ResourcePathError
+from server.resource_location import Resource
+from server.rpc import Dispatcher, Reply, RpcContext, RpcEvent
+from server.subscription_requests import AgentReceiver
 from server.sessions import SessionRegistry
 from server.subscription_service import SubscriptionService
 from server.ssh_transport import start_ssh
@@ -48,6 +54,12 @@ class ServerConfig:
     line_cards: int = 3
     ports_per_card: int = 48
     extra_yang_dirs: tuple[Path, ...] = field(default=())
+    agent_host: str = "127.0.0.1"
+    agent_port: int = 8301  # the agents' control channel; 0 picks a free port
+    agent_timeout: float = 3.0  # seconds without a heartbeat before an agent is gone
+    centralized: bool = False  # agents report to the Master, which pushes everything itself
+    dynamic_receiver: AgentReceiver | None = None  # agents' receiver for dynamic subscriptions without one
+    seed: int = 1  # of the simulated device; agents get it at registration
 
 
 def log_rpc(event: RpcEvent) -> None:
@@ -75,7 +87,12 @@ class Master:
         self.access = access or PermitAll()
         self.dispatcher = Dispatcher(self.access)
         netconf_ops.register(self.dispatcher)
-        self.subscriptions = SubscriptionService(self)
+        self.device = DeviceSimulator(self._own_cards(), seed=config.seed)
+        self.originators = Originators(self, timeout=config.agent_timeout, centralized=config.centralized,
+                                       boot_time=self.device.boot_time, seed=config.seed)
+        self.originators.claim(self._own_resources())
+        self.dispatcher.register(qn(DISTRIBUTED_EXPORT, "move-resource"), self._move_resource)
+        self.subscriptions = SubscriptionService(self, self.originators, dynamic_receiver=config.dynamic_receiver)
         self.subscriptions.register(self.dispatcher)
         self.running.listeners.append(self._running_committed)
         # checks a new running configuration must pass, beyond the schema, before it is committed
@@ -92,11 +109,20 @@ class Master:
         except ValidationError as error:
             raise DatastoreError(f"{self.running.path}: stored configuration is invalid: {error.error_message}") from None
 
+    def _own_cards(self) -> list[CardSpec]:
+        """The main board and the line cards the Master simulates itself (those without an agent)."""
+        ports = self.config.ports_per_card
+        return [CardSpec(0, 0)] + [CardSpec(slot, ports) for slot in range(1, self.config.line_cards + 1)]
+
+    def _own_resources(self) -> list[Resource]:
+        return ([(COMPONENT_LIST, (name,)) for name in self.device.component_names()]
+                + [(INTERFACE_LIST, (name,)) for name in self.device.interface_names()])
+
     def _add_state_sources(self) -> None:
-        cards = [CardSpec(0, 0)] + [CardSpec(slot, self.config.ports_per_card) for slot in range(1, self.config.line_cards + 1)]
-        device = DeviceSimulator(cards)
         keys = self.schema.key_index
-        self.operational.add_source({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(device, s, keys))
+        self.operational.add_source({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(self.device, s, keys))
+        self.operational.add_source({qn(DISTRIBUTED_EXPORT, "resource-location-table")},
+                                    lambda s: [self.originators.element(self.subscriptions.master_jobs())])
         self.operational.add_source(
             {qn(YANG_LIBRARY, "yang-library"), qn(YANG_LIBRARY, "modules-state")},
             lambda s: [self.schema.yang_library(), self.schema.modules_state()],
@@ -112,6 +138,7 @@ class Master:
         self.subscriptions.datastore_changed("ds:running")
 
     async def start(self) -> None:
+        await self.originators.registry.start(self.config.agent_host, self.config.agent_port)
         await self.subscriptions.start()
         self._acceptor = await start_ssh(self)
 
@@ -144,6 +171,24 @@ class Master:
         for session in self.sessions:
             session.close("server shutdown")
         self.subscriptions.close()
+        await self.originators.registry.close()
+
+    async def read_operational(self, selection: FilterSpec | None) -> etree._Element:
+        """The operational datastore as a read sees it: the Master's own data plus what the
+        agents owning selected data return (those that do not answer in time are left out)."""
+        data = self.operational.snapshot(selection_of(selection))
+        for share in await self.originators.gather(selection):
+            merge_into(data, share, self.schema.key_index)
+        return data
+
+    async def _move_resource(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        path = operation.findtext(qn(DISTRIBUTED_EXPORT, "path")) or ""
+        to = (operation.findtext(qn(DISTRIBUTED_EXPORT, "to")) or "").strip()
+        try:
+            self.originators.move(path.strip(), to)
+        except ResourcePathError as error:
+            raise RpcError("invalid-value", str(error), info=[info_element("bad-element", "path")]) from None
+        return None
 
     async def wait_closed(self) -> None:
         assert self._acceptor is not None, "start() first"

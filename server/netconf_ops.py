@@ -19,10 +19,10 @@ from mso.filters import FilterError, subtree_filter, xpath_filter
 from mso.namespaces import NETCONF_BASE, NETCONF_MONITORING, qn
 from mso.rpc_error import RpcError, info_element
 from mso.schema import ValidationError
+from mso.subscription_model import FilterSpec
 from server.authz import DataWrite
 from mso.tree_diff import changed_paths
 from server.edit_config import EditError, apply_edit
-from mso.sampling import Selection
 from server.rpc import Dispatcher, Reply, RpcContext
 
 if TYPE_CHECKING:
@@ -84,9 +84,13 @@ class ReadFilter:
     namespaces: tuple[tuple[str, str], ...] = ()
 
     @property
-    def selection(self) -> Selection:
-        """What the filter can select, for the state sources."""
-        return Selection.of_subtree(self.subtree) if self.kind == "subtree" else Selection()
+    def spec(self) -> FilterSpec | None:
+        """The filter as a subscription would carry it (what agents are asked to apply)."""
+        if self.kind == "subtree":
+            return FilterSpec("subtree", subtree_xml=b"".join(etree.tostring(node) for node in self.subtree))
+        if self.kind == "xpath":
+            return FilterSpec("xpath", xpath=self.select, namespaces=self.namespaces)
+        return None
 
     def apply(self, data: etree._Element, master: "Master") -> etree._Element:
         try:
@@ -95,9 +99,12 @@ class ReadFilter:
             if self.kind == "xpath":
                 return xpath_filter(data, self.select, dict(self.namespaces), master.schema.key_index)
         except FilterError as error:
-            raise RpcError("invalid-value", f"filter: {error}", type="protocol",
-                           info=[info_element("bad-element", "filter")]) from None
+            raise _filter_error(error) from None
         return data
+
+
+def _filter_error(error: FilterError) -> RpcError:
+    return RpcError("invalid-value", f"filter: {error}", type="protocol", info=[info_element("bad-element", "filter")])
 
 
 def parse_filter(element: etree._Element | None) -> ReadFilter:
@@ -126,7 +133,11 @@ async def get(ctx: RpcContext, operation: etree._Element) -> Reply:
     params = _children(operation, ("filter",))
     master: Master = ctx.services
     read = parse_filter(params.get("filter"))
-    data = read.apply(master.operational.snapshot(read.selection), master)
+    try:
+        state = await master.read_operational(read.spec)
+    except FilterError as error:
+        raise _filter_error(error) from None
+    data = read.apply(state, master)
     return _data_reply(master.access.filter_read(ctx.principal, data))
 
 

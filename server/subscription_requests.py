@@ -12,13 +12,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Protocol
 from datetime import datetime
+from ipaddress import ip_address
 
 from lxml import etree
 
 from mso.filters import FilterError, compile_xpath, subtree_filter
-from mso.namespaces import DATASTORES, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.rpc_error import RpcError, info_element
-from mso.subscription_model import Encoding, FilterSpec, OnChange, Periodic, SubscriptionSpec
+from mso.subscription_model import Encoding, FilterSpec, OnChange, Periodic, Receiver, SubscriptionSpec
 
 SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
 
@@ -40,10 +41,13 @@ _ERROR_TAGS = {
     "update-too-big": "too-big",
     "sync-too-big": "too-big",
     "unchanging-selection": "operation-failed",
+    "no-agent-receiver": "invalid-value",
+    "no-agent-receiver-to-modify": "invalid-value",
 }
 _YANG_PUSH_IDENTITIES = {"cant-exclude", "datastore-not-subscribable", "no-such-subscription-resync",
                          "on-change-unsupported", "on-change-sync-unsupported", "period-unsupported",
                          "update-too-big", "sync-too-big", "unchanging-selection"}
+_DISTRIBUTED_EXPORT_IDENTITIES = {"no-agent-receiver", "no-agent-receiver-to-modify"}
 SUBSCRIBABLE_DATASTORES = ("ds:running", "ds:operational")
 STREAMS = ("NETCONF",)
 YANG_PATCH_OPERATIONS = ("create", "delete", "insert", "move", "replace")
@@ -61,7 +65,12 @@ def subscription_error(rpc: str, identity: str, message: str, *, datastore: bool
                        period_hint: int | None = None, filter_hint: str | None = None) -> RpcError:
     """An rpc-error for ``rpc`` ("establish-subscription", "modify-subscription",
     "delete-subscription", "resync-subscription") refused for ``identity``."""
-    module, namespace = ("ietf-yang-push", YP) if identity in _YANG_PUSH_IDENTITIES else ("ietf-subscribed-notifications", SN)
+    if identity in _YANG_PUSH_IDENTITIES:
+        module, namespace = "ietf-yang-push", YP
+    elif identity in _DISTRIBUTED_EXPORT_IDENTITIES:
+        module, namespace = "mso-distributed-export", DISTRIBUTED_EXPORT
+    else:
+        module, namespace = "ietf-subscribed-notifications", SN
     info = _error_info(rpc, identity, module, namespace, datastore, period_hint, filter_hint)
     return RpcError(_ERROR_TAGS[identity], message, type="application", app_tag=f"{module}:{identity}", info=[info])
 
@@ -75,7 +84,7 @@ def _error_info(rpc: str, identity: str, module: str, namespace: str, datastore:
     else:
         container_ns = YP if datastore else SN
         container = f"{rpc}-{'datastore' if datastore else 'stream'}-error-info"
-    prefix = "yp" if namespace == YP else "sn"
+    prefix = {YP: "yp", SN: "sn"}.get(namespace, "mso-dx")
     info = etree.Element(qn(container_ns, container), nsmap={None: container_ns, prefix: namespace})
     etree.SubElement(info, qn(container_ns, "reason")).text = f"{prefix}:{identity}"
     if period_hint is not None and container_ns == YP:
@@ -268,3 +277,56 @@ def merge_modify(current: SubscriptionSpec, request: SubscriptionSpec, params: C
     if qn(SN, "stop-time") in params:
         updated = replace(updated, stop_time=request.stop_time)
     return updated
+
+
+AGENT_RECEIVER = qn(DISTRIBUTED_EXPORT, "agent-receiver")
+UDP_NOTIF_TRANSPORT = "urn:ietf:params:xml:ns:yang:ietf-udp-notif-transport"
+
+
+@dataclass(frozen=True)
+class AgentReceiver:
+    """Where line-card agents push their share of a dynamic subscription (mso-distributed-export)."""
+
+    receiver: Receiver
+    encoding: Encoding = Encoding.JSON
+
+
+def parse_agent_receiver(operation: etree._Element) -> AgentReceiver | None:
+    """The ``mso-dx:agent-receiver`` of an establish-subscription, if it has one."""
+    element = operation.find(AGENT_RECEIVER)
+    if element is None:
+        return None
+    address = _agent_receiver_leaf(element, "address")
+    port = _agent_receiver_leaf(element, "port")
+    try:
+        ip_address(address)
+    except ValueError:
+        raise _bad_agent_receiver("address", f"{address!r} is not an IP address") from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise _bad_agent_receiver("port", f"{port!r} is not a UDP port (1..65535)")
+    encoding = Encoding.JSON
+    encoding_leaf = element.find(qn(DISTRIBUTED_EXPORT, "encoding"))
+    if encoding_leaf is not None:
+        encoding = _agent_encoding(encoding_leaf)
+    return AgentReceiver(Receiver("agent-receiver", address, int(port)), encoding)
+
+
+def _agent_receiver_leaf(element: etree._Element, name: str) -> str:
+    leaf = element.find(qn(DISTRIBUTED_EXPORT, name))
+    if leaf is None or not _text(leaf):
+        raise RpcError("missing-element", f"agent-receiver needs <{name}>", type="protocol",
+                       info=[info_element("bad-element", name)])
+    return _text(leaf)
+
+
+def _bad_agent_receiver(name: str, message: str) -> RpcError:
+    return RpcError("invalid-value", f"agent-receiver: {message}", type="application",
+                    info=[info_element("bad-element", name)])
+
+
+def _agent_encoding(leaf: etree._Element) -> Encoding:
+    declared, _, local = _text(leaf).rpartition(":")
+    namespace = leaf.nsmap.get(declared or None)
+    if (namespace == SN and local in ("encode-xml", "encode-json")) or (namespace == UDP_NOTIF_TRANSPORT and local == "encode-cbor"):
+        return Encoding(local)
+    raise _bad_agent_receiver("encoding", f"encoding {_text(leaf)!r} is not sn:encode-json, sn:encode-xml or encode-cbor")

@@ -1,10 +1,12 @@
 """The Master's subscription service: RFC 8639 dynamic and configured subscriptions, RFC 8641
 datastore updates, and the multiple-stream-originators generator lists.
 
-Who serves which part of a subscription is decided behind ``Placement``: today the Master
-serves everything as generator ``1``; the Resource-Location Table will answer later without
-the RPC handlers changing. Every job runs on the shared runner (``mso.subscription_runner``).
-State notifications come from here only (draft §7).
+Who serves which part of a subscription is decided by ``Originators`` (the Resource-Location
+Table and the decomposer): the Master runs its own share as generator ``1``, and each agent
+whose data the filter selects runs a component subscription with the same id, trigger, filter
+and receivers. When ownership changes every affected subscription is re-decomposed and the
+subscriber told with ``subscription-modified``. Every job runs on the shared runner
+(``mso.subscription_runner``). State notifications come from here only (draft §7).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import count
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -24,13 +26,15 @@ from mso.filters import FilterError
 from mso.sampling import apply_filter, selection_of
 from mso.namespaces import NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.notification_encoding import EnvelopeCodec, format_event_time, xml_notification
-from mso.subscription_model import FilterSpec, OnChange, SubscriptionSpec
+from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
 from mso.rpc_error import RpcError
-from mso.subscription_runner import Emitter, Job, JobFactory, OnChangeJob, SharedSampler
+from mso.subscription_runner import DISTRIBUTED_NOTIF, Emitter, Job, JobFactory, OnChangeJob, SharedSampler
 from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 from server.configured_subscriptions import ConfigError, configured_subscriptions, diff
 from server.rpc import Dispatcher, Reply, RpcContext
-from server.subscription_requests import Limits, merge_modify, parse_request, subscription_error
+from server.originators import Originators
+from server.subscription_requests import (AGENT_RECEIVER, AgentReceiver, Limits, merge_modify, parse_agent_receiver,
+                                          parse_request, subscription_error)
 from server.subscription_state import add_generators, add_policy, add_publishers, state_notification, streams_element
 
 if TYPE_CHECKING:
@@ -42,19 +46,8 @@ SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
 MASTER_GENERATOR = "1"
 MASTER_PUBLISHER_ID = 1  # the UDP-notif publisher id whose decimal string is MASTER_GENERATOR
 OPERATIONAL_POLL_SECONDS = 1.0  # on-change of operational data: how often the sources are compared
+SUSPENDED_NO_ORIGINATOR = "mso-dx:no-originator"
 STREAMS = (("NETCONF", "Notifications of this NETCONF server (RFC 6470 netconf-config-change ...)"),)
-
-
-class Placement(Protocol):
-    def generators(self, spec: SubscriptionSpec) -> list[str]:
-        """The message-generator-ids serving ``spec``, in the order announced to the subscriber."""
-
-
-class MasterOnly:
-    """Until agents exist, every subscription is served by the Master alone."""
-
-    def generators(self, spec: SubscriptionSpec) -> list[str]:
-        return [MASTER_GENERATOR]
 
 
 class MasterSampler:
@@ -90,12 +83,18 @@ class Subscription:
     spec: SubscriptionSpec
     emitter: Emitter
     owner: "NetconfSession | None"  # the establishing session; None for a configured subscription
-    generators: list[str]
+    generators: list[str]  # announced to the subscriber (only "1" in centralized mode)
+    shares: list[str] = field(default_factory=list)  # originators that produce its data
+    agent_receiver: AgentReceiver | None = None  # where agents push a dynamic subscription's share
     job: Job | None = None
-    suspended: bool = False
+    suspension: str | None = None  # the subscription-suspended reason while suspended
     sent: int = 0
     excluded: int = 0
     stream_filter: Callable[[etree._Element], etree._Element | None] | None = field(default=None, repr=False)
+
+    @property
+    def suspended(self) -> bool:
+        return self.suspension is not None
 
     def emit(self, event: etree._Element, event_time: float) -> None:
         self.sent += 1
@@ -103,9 +102,13 @@ class Subscription:
 
 
 class SubscriptionService:
-    def __init__(self, master: "Master", placement: Placement | None = None, limits: Limits | None = None) -> None:
+    def __init__(self, master: "Master", originators: Originators, limits: Limits | None = None,
+                 dynamic_receiver: AgentReceiver | None = None) -> None:
         self._master = master
-        self._placement = placement or MasterOnly()
+        self._originators = originators
+        self._dynamic_receiver = dynamic_receiver
+        originators.on_change.append(self.redecompose)
+        originators.on_report.append(self.agent_report)
         self.limits = limits or Limits()
         self._jobs = JobFactory(master.schema, SharedSampler(MasterSampler(master)), publisher_id=MASTER_PUBLISHER_ID,
                                 clock=self._now, operational_poll=OPERATIONAL_POLL_SECONDS)
@@ -142,7 +145,7 @@ class SubscriptionService:
 
     async def establish(self, ctx: RpcContext, operation: etree._Element) -> Reply:
         owned = sum(1 for s in self.subscriptions.values() if s.owner is ctx.session)
-        spec = parse_request("establish-subscription", operation, 0, self.limits)
+        spec = parse_request("establish-subscription", operation, 0, self.limits, extra_children={AGENT_RECEIVER})
         if owned >= self.limits.max_subscriptions_per_session:
             raise subscription_error("establish-subscription", "insufficient-resources",
                                      f"a session may hold {self.limits.max_subscriptions_per_session} subscriptions",
@@ -151,8 +154,10 @@ class SubscriptionService:
             raise subscription_error("establish-subscription", "encoding-unsupported",
                                      "a NETCONF session carries XML notifications only (RFC 8640)",
                                      datastore=spec.is_datastore)
-        spec = replace(spec, id=self._next_id())
-        subscription = Subscription(spec, SessionEmitter(ctx.session), ctx.session, self._placement.generators(spec))
+        subscription = Subscription(spec, SessionEmitter(ctx.session), ctx.session, [],
+                                    agent_receiver=parse_agent_receiver(operation) or self._dynamic_receiver)
+        self._place(subscription, spec, "establish-subscription")
+        subscription.spec = spec = replace(spec, id=self._next_id())
         self.subscriptions[spec.id] = subscription
         self._start(subscription)
         log.info("established", extra={"fields": {"id": spec.id, "session-id": ctx.principal.session_id,
@@ -182,9 +187,13 @@ class SubscriptionService:
                                 extra_children={qn(SN, "id")})
         spec = merge_modify(subscription.spec, request, params)
         self._stop(subscription)
+        try:
+            self._place(subscription, spec, "modify-subscription")
+        except RpcError:
+            self._start(subscription)  # the subscription stays as it was
+            raise
         subscription.spec = spec
-        subscription.generators = self._placement.generators(spec)
-        subscription.suspended = False
+        subscription.suspension = None
         self._start(subscription)
         reply = self._id_reply(spec.id, subscription.generators)[1:]
         subscription.emitter.emit(state_notification("subscription-modified", spec.id, spec=spec,
@@ -228,13 +237,124 @@ class SubscriptionService:
         if spec.stream is not None:
             subscription.stream_filter = self._stream_filter(spec.filter)
             return
-        subscription.job = self._jobs.job(spec, subscription, on_complete=self._completed)
-        subscription.job.start()
+        if MASTER_GENERATOR in subscription.shares:
+            subscription.job = self._jobs.job(spec, subscription, on_complete=self._completed)
+            subscription.job.start()
+        component = self._component_spec(subscription)
+        for generator in subscription.shares:
+            if generator != MASTER_GENERATOR:
+                self._originators.start_component(generator, component)
+
+    def _component_spec(self, subscription: Subscription) -> SubscriptionSpec:
+        """What agents run: the same subscription, pushed to the agent receiver for a dynamic one."""
+        receiver = subscription.agent_receiver
+        if subscription.owner is None or receiver is None:
+            return subscription.spec
+        return replace(subscription.spec, receivers=(receiver.receiver,), encoding=receiver.encoding)
+
+    # --- decomposition ------------------------------------------------------------------------
+
+    def _shares(self, spec: SubscriptionSpec) -> list[str]:
+        """The originators whose data ``spec`` selects; only operational data lives on agents."""
+        if spec.datastore != "ds:operational":
+            return [MASTER_GENERATOR]
+        return self._originators.shares(spec.filter)
+
+    def _place(self, subscription: Subscription, spec: SubscriptionSpec, rpc: str) -> None:
+        """Decide who serves ``spec`` (or raise the RPC's error); a filter that selects nothing
+        anywhere is the Master's to answer, with empty updates."""
+        shares = self._shares(spec) or [MASTER_GENERATOR]
+        self._check_shares(subscription, spec, shares, rpc)
+        subscription.shares = shares
+        subscription.generators = self._announced(shares)
+
+    def _announced(self, shares: list[str]) -> list[str]:
+        return [MASTER_GENERATOR] if self._originators.centralized else shares
+
+    def _check_shares(self, subscription: Subscription, spec: SubscriptionSpec, shares: list[str], rpc: str) -> None:
+        agents = [g for g in shares if g != MASTER_GENERATOR]
+        if not agents:
+            return
+        if subscription.owner is not None and subscription.agent_receiver is None and not self._originators.centralized:
+            identity = "no-agent-receiver" if rpc == "establish-subscription" else "no-agent-receiver-to-modify"
+            raise subscription_error(rpc, identity,
+                                     f"line cards {', '.join(agents)} own selected data: give "
+                                     "mso-distributed-export:agent-receiver (or start the Master with --dynamic-receiver)",
+                                     datastore=True)
+        for generator in agents:
+            capability = self._originators.capability(generator)
+            if capability is None:
+                continue
+            trigger = spec.trigger
+            if isinstance(trigger, Periodic) and trigger.period_cs < capability.minimum_period_cs:
+                raise subscription_error(rpc, "period-unsupported",
+                                         f"line card {generator} pushes at most every {capability.minimum_period_cs} cs",
+                                         datastore=True, period_hint=capability.minimum_period_cs)
+            if isinstance(trigger, OnChange) and not capability.on_change:
+                raise subscription_error(rpc, "on-change-unsupported",
+                                         f"line card {generator} does not support on-change", datastore=True)
+
+    def redecompose(self) -> None:
+        """Ownership changed: re-decompose every datastore subscription whose originators differ
+        now, tell its subscriber, and suspend (resume) it when no originator is left (returns)."""
+        for subscription in list(self.subscriptions.values()):
+            if subscription.spec.datastore != "ds:operational":
+                continue
+            shares = self._shares(subscription.spec)
+            if subscription.suspension == SUSPENDED_NO_ORIGINATOR:
+                if shares:
+                    self._resume_orphan(subscription, shares)
+            elif not shares and any(g != MASTER_GENERATOR for g in subscription.shares):
+                self._suspend(subscription, SUSPENDED_NO_ORIGINATOR)
+            elif shares and shares != subscription.shares and not subscription.suspended:
+                self._reassign(subscription, shares)
+
+    def _reassign(self, subscription: Subscription, shares: list[str]) -> None:
+        self._stop(subscription)
+        announced_before = subscription.generators
+        subscription.shares, subscription.generators = shares, self._announced(shares)
+        self._start(subscription)
+        log.info("redecomposed", extra={"fields": {"id": subscription.spec.id, "generators": ",".join(shares)}})
+        if subscription.generators != announced_before:
+            self._notify_modified(subscription)
+
+    def _notify_modified(self, subscription: Subscription) -> None:
+        spec = subscription.spec
+        subscription.emitter.emit(state_notification("subscription-modified", spec.id, spec=spec,
+                                                     generators=subscription.generators), self._now())
+
+    def _suspend(self, subscription: Subscription, reason: str) -> None:
+        self._stop(subscription)
+        subscription.suspension = reason
+        subscription.emitter.emit(state_notification("subscription-suspended", subscription.spec.id, reason=reason),
+                                  self._now())
+
+    def _resume_orphan(self, subscription: Subscription, shares: list[str]) -> None:
+        subscription.suspension = None
+        announced_before = subscription.generators
+        subscription.shares, subscription.generators = shares, self._announced(shares)
+        subscription.emitter.emit(state_notification("subscription-resumed", subscription.spec.id), self._now())
+        if subscription.generators != announced_before:
+            self._notify_modified(subscription)
+        self._start(subscription)
+
+    def agent_report(self, subscription_id: int, event: etree._Element, event_time: float) -> None:
+        """Centralized mode: an agent's event, pushed by the Master as its own."""
+        subscription = self.subscriptions.get(subscription_id)
+        if subscription is None or subscription.suspended:
+            return
+        publisher = event.find(qn(DISTRIBUTED_NOTIF, "message-publisher-id"))
+        if publisher is not None:
+            publisher.text = str(MASTER_PUBLISHER_ID)
+        subscription.emit(event, event_time)
 
     def _stop(self, subscription: Subscription) -> None:
         if subscription.job is not None:
             subscription.job.stop()
             subscription.job = None
+        for generator in subscription.shares:
+            if generator != MASTER_GENERATOR:
+                self._originators.stop_component(generator, subscription.spec.id)
 
     def _remove(self, subscription: Subscription) -> None:
         self._stop(subscription)
@@ -257,12 +377,9 @@ class SubscriptionService:
         with reason unsupportable-volume rather than buffer without bound (RFC 8639 §2.4.5)."""
         for subscription in [s for s in self.subscriptions.values() if s.owner is session]:
             if paused and not subscription.suspended:
-                self._stop(subscription)
-                subscription.suspended = True
-                subscription.emitter.emit(state_notification("subscription-suspended", subscription.spec.id,
-                                                             reason="sn:unsupportable-volume"), self._now())
-            elif not paused and subscription.suspended:
-                subscription.suspended = False
+                self._suspend(subscription, "sn:unsupportable-volume")
+            elif not paused and subscription.suspension == "sn:unsupportable-volume":
+                subscription.suspension = None
                 subscription.emitter.emit(state_notification("subscription-resumed", subscription.spec.id), self._now())
                 self._start(subscription)
 
@@ -312,7 +429,8 @@ class SubscriptionService:
         assert self._udp is not None
         subscription.spec = spec
         subscription.emitter = ReceiversEmitter(self._udp, spec.receivers, spec.encoding)
-        subscription.generators = self._placement.generators(spec)
+        shares = self._shares(spec) or [MASTER_GENERATOR]
+        subscription.shares, subscription.generators = shares, self._announced(shares)
 
     # --- events and data changes --------------------------------------------------------------
 
@@ -350,6 +468,10 @@ class SubscriptionService:
         return passes
 
     # --- operational data ---------------------------------------------------------------------
+
+    def master_jobs(self) -> int:
+        """Subscriptions the Master runs a share of itself."""
+        return sum(1 for s in self.subscriptions.values() if MASTER_GENERATOR in s.shares and not s.suspended)
 
     def streams(self) -> etree._Element:
         return streams_element(STREAMS)

@@ -8,12 +8,13 @@ from datetime import datetime, timezone
 
 from lxml import etree
 
-from mso.namespaces import DATASTORES, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.subscription_model import OnChange, Periodic, SubscriptionSpec
 from mso.subscription_runner import DISTRIBUTED_NOTIF
 from mso.xml_parsing import parse_xml
 
 SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
+REASON_NAMESPACES = {"sn": SN, "mso-dx": DISTRIBUTED_EXPORT}  # modules whose identities are reasons here
 
 
 def yang_time(moment: datetime) -> str:
@@ -94,7 +95,8 @@ def state_notification(name: str, subscription_id: int, *, spec: SubscriptionSpe
         add_generators(event, generators)
         add_publishers(event, generators)
     if reason is not None:
-        _leaf(event, SN, "reason", reason)
+        prefix = reason.partition(":")[0]
+        _leaf(event, SN, "reason", reason, {prefix: REASON_NAMESPACES[prefix]} if prefix != "sn" else None)
     return event
 
 
