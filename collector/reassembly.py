@@ -32,6 +32,7 @@ from collector.merge import Merger
 from mso.notification_encoding import format_event_time
 
 PUSH_UPDATE = "ietf-yang-push:push-update"
+PUSH_CHANGE_UPDATE = "ietf-yang-push:push-change-update"
 PERIODIC, ON_CHANGE, UNKNOWN = "periodic", "on-change", "unknown-subscription"
 _CLOSED_MEMORY = 256  # emitted slots remembered per subscription to recognise late pieces
 
@@ -56,7 +57,7 @@ class Record:
     kind: str  # PERIODIC, ON_CHANGE or UNKNOWN
     time: float  # the slot's tick, or the event time
     event: str
-    data: dict  # merged datastore-contents of a slot; the event's content otherwise
+    data: dict  # datastore-contents (merged for a slot), datastore-changes, or another event's body
     present: tuple[str, ...]
     expected: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
@@ -256,8 +257,17 @@ class Reassembly:
             kind,
             piece.event_time,
             piece.event,
-            piece.body,
+            _content(piece.event, piece.body),
             (piece.generator,),
             last_arrival=piece.arrived,
             emitted=self._clock(),
         )
+
+
+def _content(event: str, body: dict) -> dict:
+    """What a pass-through record carries: the data of a push, the whole body of other events."""
+    if event == PUSH_UPDATE:
+        return body.get("datastore-contents") or {}
+    if event == PUSH_CHANGE_UPDATE:
+        return body.get("datastore-changes") or {}
+    return body

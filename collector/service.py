@@ -85,6 +85,7 @@ class Collector:
             except OSError as error:
                 raise StartError(f"cannot serve metrics on {config.metrics[0]}:{config.metrics[1]}: "
                                  f"{error.strerror or error}") from None
+            log.info("metrics-listening", extra={"fields": {"address": f"{config.metrics[0]}:{self.metrics_port}"}})
         if config.master is not None:
             self.master = MasterChannel(config.master, self.pipeline, self.yang, self.namespaces,
                                         self.receiver.address)

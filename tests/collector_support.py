@@ -11,7 +11,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+from lxml import etree
 
+from mso.notification_encoding import EnvelopeCodec
+from mso.schema import Schema
+from mso.subscription_model import Encoding, Receiver
+from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 from tests.conftest import stop_process
 
 
@@ -105,3 +110,29 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """``mso collector ARGS`` to completion (for the error cases)."""
     return subprocess.run([sys.executable, "-m", "mso", "collector", *args], capture_output=True, text=True,
                           timeout=timeout)
+
+
+class SyntheticGenerators:
+    """The Master (publisher 1) and line-card agents (2, 3, ...) as the real senders push:
+    ``UdpNotifPublisher`` + ``ReceiversEmitter``, contiguous message ids per receiver."""
+
+    def __init__(self, emitters: dict[int, ReceiversEmitter]) -> None:
+        self.emitters = emitters
+
+    @classmethod
+    async def open(cls, schema: Schema, ids: Sequence[int], port: int,
+                   encoding: Encoding = Encoding.JSON) -> SyntheticGenerators:
+        codec = EnvelopeCodec(schema)
+        receiver = Receiver("collector", "127.0.0.1", port)
+        emitters = {}
+        for publisher_id in ids:
+            publisher = await UdpNotifPublisher.open(publisher_id, codec)
+            emitters[publisher_id] = ReceiversEmitter(publisher, [receiver], encoding)
+        return cls(emitters)
+
+    def emit(self, publisher_id: int, event: etree._Element, event_time: float) -> None:
+        self.emitters[publisher_id].emit(event, event_time)
+
+    def close(self) -> None:
+        for emitter in self.emitters.values():
+            emitter.publisher.close()
