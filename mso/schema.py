@@ -227,6 +227,7 @@ class Schema:
     content_id: str
     key_index: Mapping[tuple[str, ...], tuple[str, ...]]  # list schema path -> its key leaves
     leaf_lists: frozenset[tuple[str, ...]]  # schema paths of the leaf-lists
+    opaque: frozenset[tuple[str, ...]]  # schema paths of anydata/anyxml nodes: values, not trees to merge
     prefix_namespaces: Mapping[str, str]  # YANG prefix -> namespace, implemented modules
 
     def __init__(self, ctx: libyang.Context, search_dirs: Sequence[Path]) -> None:
@@ -237,7 +238,7 @@ class Schema:
         self._prefixes = {m.name: m.prefix for m in self.modules}
         self._namespaces = {m.name: m.namespace for m in self.modules}
         self._top_level = {m.name(): tuple(_top_level_nodes(m)) for m in ctx if m.implemented()}
-        keys, self.leaf_lists = _data_tree_index(self._top_level.values())
+        keys, self.leaf_lists, self.opaque = _data_tree_index(self._top_level.values())
         self.key_index = MappingProxyType(keys)
         implemented = [m for m in self.modules if m.implemented]
         self.prefix_namespaces = MappingProxyType({m.prefix: m.namespace for m in implemented})
@@ -440,7 +441,8 @@ def _content_id(modules: Sequence[ModuleInfo]) -> str:
 # ---- schema tree ----------------------------------------------------------------------------
 
 _DATA_NODES = (libyang.SNode.CONTAINER, libyang.SNode.LIST, libyang.SNode.LEAF, libyang.SNode.LEAFLIST)
-_INDEXED_NODES = (libyang.SNode.CONTAINER, libyang.SNode.LIST, libyang.SNode.LEAFLIST)
+_OPAQUE_NODES = (libyang.SNode.ANYDATA, libyang.SNode.ANYXML)
+_INDEXED_NODES = (libyang.SNode.CONTAINER, libyang.SNode.LIST, libyang.SNode.LEAFLIST, *_OPAQUE_NODES)
 
 
 def _top_level_nodes(module: libyang.Module) -> Iterator[libyang.SNode]:
@@ -454,18 +456,23 @@ def _clark(node: libyang.SNode) -> str:
 
 def _data_tree_index(
     top_levels: Iterable[tuple[libyang.SNode, ...]],
-) -> tuple[dict[tuple[str, ...], tuple[str, ...]], frozenset[tuple[str, ...]]]:
-    """Every list (schema path -> key leaves) and every leaf-list (schema path) of the data tree.
+) -> tuple[dict[tuple[str, ...], tuple[str, ...]], frozenset[tuple[str, ...]], frozenset[tuple[str, ...]]]:
+    """Every list (schema path -> key leaves), every leaf-list and every anydata/anyxml node
+    (schema paths) of the data tree.
 
     A schema path is the Clark names from the top-level node down to the node itself.
     """
     keys: dict[tuple[str, ...], tuple[str, ...]] = {}
     leaf_lists: set[tuple[str, ...]] = set()
+    opaque: set[tuple[str, ...]] = set()
 
     def visit(node: libyang.SNode, parent: tuple[str, ...]) -> None:
         path = (*parent, _clark(node))
         if node.nodetype() == libyang.SNode.LEAFLIST:
             leaf_lists.add(path)
+            return
+        if node.nodetype() in _OPAQUE_NODES:
+            opaque.add(path)
             return
         if node.nodetype() == libyang.SNode.LIST:
             keys[path] = tuple(_clark(key) for key in node.keys())
@@ -476,7 +483,7 @@ def _data_tree_index(
         for node in nodes:
             if node.nodetype() in _INDEXED_NODES:
                 visit(node, ())
-    return keys, frozenset(leaf_lists)
+    return keys, frozenset(leaf_lists), frozenset(opaque)
 
 
 # ---- announcements --------------------------------------------------------------------------

@@ -98,9 +98,13 @@ def apply_edit(
     default_operation: str = "merge",
     keys: KeyIndex,
     leaf_lists: Collection[SchemaPath],
+    opaque: Collection[SchemaPath] = (),
     prefix_of: PrefixOf = module_prefix,
 ) -> etree._Element:
     """Return a new tree: ``running`` with the children of ``config`` applied to it.
+
+    Nodes at ``opaque`` paths (anydata, such as a subscription's subtree filter) are values:
+    an edit replaces one whole, never merges into its content.
 
     Raises EditError without having changed anything (``running`` is never modified).
     """
@@ -110,7 +114,7 @@ def apply_edit(
             f"default-operation must be merge, replace or none, not {default_operation!r}",
             error_info={"bad-element": "default-operation"},
         )
-    editor = _Editor(SchemaShape(keys, frozenset(leaf_lists)), config, prefix_of)
+    editor = _Editor(SchemaShape(keys, frozenset(leaf_lists)), config, prefix_of, frozenset(opaque))
     editor.check_elements()
     result = copy.deepcopy(running)
     if default_operation == "replace":
@@ -136,8 +140,10 @@ class _Slot:
 
 
 class _Editor:
-    def __init__(self, schema: SchemaShape, config: etree._Element, prefix_of: PrefixOf) -> None:
+    def __init__(self, schema: SchemaShape, config: etree._Element, prefix_of: PrefixOf,
+                 opaque: frozenset[SchemaPath] = frozenset()) -> None:
         self._schema = schema
+        self._opaque = opaque
         self._config = config
         self._prefix_of = prefix_of
         # The children of result nodes by identity, built on first look-up and kept in step with
@@ -229,6 +235,8 @@ class _Editor:
             self._remove(parent, edit, path, existing, operation)
         elif operation == "create" and existing is not None:
             raise self.error("data-exists", f"{local_name(edit)!r} already exists", edit, {})
+        elif path in self._opaque:
+            self._set_value(parent, edit, path, existing)
         elif operation == "merge" and existing is not None:
             self._merge(parent, edit, path, existing)
         else:
@@ -283,6 +291,15 @@ class _Editor:
         node = self._insert(self._materialize(parent), edit, path, existing)
         if has_children(edit):
             self.edit_children(_Slot(edit, path, node, parent, existing is not None), operation)
+
+    def _set_value(self, parent: _Slot, edit: etree._Element, path: SchemaPath,
+                   existing: etree._Element | None) -> None:
+        """An anydata node takes the edit's content whole."""
+        node = self._insert(self._materialize(parent), edit, path, existing)
+        for child in edit.iterchildren(etree.Element):
+            node.append(copy.deepcopy(child))
+        for element in node.iter(etree.Element):
+            element.attrib.pop(OPERATION, None)
 
     def _materialize(self, slot: _Slot) -> etree._Element:
         if slot.node is None:

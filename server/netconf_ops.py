@@ -199,7 +199,8 @@ def _enum_param(params: dict[str, etree._Element], name: str, allowed: Sequence[
 def _apply(master: "Master", before: etree._Element, config: etree._Element, default_operation: str) -> etree._Element:
     try:
         return apply_edit(before, config, default_operation=default_operation,
-                          keys=master.schema.key_index, leaf_lists=master.schema.leaf_lists)
+                          keys=master.schema.key_index, leaf_lists=master.schema.leaf_lists,
+                          opaque=master.schema.opaque)
     except EditError as error:
         raise RpcError(error.error_tag, error.error_message, type="application", path=error.error_path,
                        path_namespaces=error.path_namespaces,

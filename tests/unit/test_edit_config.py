@@ -626,3 +626,17 @@ def item_edit(operation: str, item_id: str, tags: Iterable[str] = ()) -> etree._
     for tag in tags:
         etree.SubElement(item, qn(EX, "tag")).text = tag
     return request
+
+
+def test_anydata_content_is_a_value_not_a_tree_to_merge() -> None:
+    """A subscription's subtree filter names two interfaces: both stay, though they share a tag
+    (the schema knows no keys inside anydata), and a later edit replaces the filter whole."""
+    filter_path = ("{urn:x}top", "{urn:x}filter")
+    two = config('<top xmlns="urn:x"><filter><i><name>a</name></i><i><name>b</name></i></filter></top>')
+    one = config('<top xmlns="urn:x"><filter><i><name>c</name></i></filter></top>')
+
+    first = apply_edit(parse(f'<data xmlns="{NETCONF_BASE}"/>'), two, keys={}, leaf_lists=(), opaque={filter_path})
+    second = apply_edit(first, one, keys={}, leaf_lists=(), opaque={filter_path})
+
+    assert [n.text for n in first.iter("{urn:x}name")] == ["a", "b"]
+    assert [n.text for n in second.iter("{urn:x}name")] == ["c"]
