@@ -50,7 +50,8 @@ def rss_kib(pid: int) -> int:
 
 def start_server(state_dir: Path) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "mso", "server", "--listen", "127.0.0.1:0", "--state-dir", str(state_dir),
+        [sys.executable, "-m", "mso", "server", "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0",
+         "--state-dir", str(state_dir),
          "--user", f"{USER}:{PASSWORD}", "--log-level", "warning"],
         stdout=subprocess.PIPE, text=True, start_new_session=True,
     )

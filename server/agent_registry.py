@@ -118,6 +118,8 @@ class AgentRegistry:
                 return
             reason = await self._serve(link)
             self._drop(link, reason)
+        except asyncio.CancelledError:
+            pass  # the Master is shutting down; close() has let every agent go
         finally:
             channel.close()
 

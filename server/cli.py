@@ -91,7 +91,9 @@ async def _serve(config: ServerConfig) -> None:
     _raise_fd_limit()
     master = Master(config)
     await master.start()
-    print(f"mso server: listening on {config.host}:{master.port} (state dir {config.state_dir})", flush=True)
+    agents = f"{config.agent_host}:{master.originators.registry.port}"
+    print(f"mso server: listening on {config.host}:{master.port} (agents at {agents}, state dir {config.state_dir})",
+          flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

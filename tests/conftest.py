@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import select
 import signal
 import subprocess
@@ -31,6 +32,7 @@ class ServerProcess:
     port: int
     state_dir: Path
     log_path: Path
+    agent_port: int = 0
     host: str = "127.0.0.1"
     user: str = USER
     password: str = PASSWORD
@@ -57,7 +59,7 @@ def start_server(state_dir: Path, extra_args: Sequence[str] = (), port: int = 0)
     log_file = open(log_path, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "mso", "server", "--listen", f"127.0.0.1:{port}", "--state-dir", str(state_dir),
-         "--user", f"{USER}:{PASSWORD}", "--log-level", "info", *extra_args],
+         "--user", f"{USER}:{PASSWORD}", "--agent-listen", "127.0.0.1:0", "--log-level", "info", *extra_args],
         stdout=subprocess.PIPE, stderr=log_file, start_new_session=True,
     )
     log_file.close()
@@ -65,7 +67,9 @@ def start_server(state_dir: Path, extra_args: Sequence[str] = (), port: int = 0)
     if "listening on" not in line:
         stop_process(process)
         raise RuntimeError(f"server did not start: {line!r}\n{log_path.read_text(errors='replace')}")
-    return ServerProcess(process, int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1]), state_dir, log_path)
+    ports = re.search(r"listening on 127\.0\.0\.1:(\d+) \(agents at 127\.0\.0\.1:(\d+)", line)
+    assert ports is not None, line
+    return ServerProcess(process, int(ports[1]), state_dir, log_path, int(ports[2]))
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
@@ -101,3 +105,51 @@ def server_factory(tmp_path: Path) -> Iterator:
     yield factory
     for srv in started:
         stop_process(srv.process)
+
+
+@dataclass
+class AgentProcess:
+    process: subprocess.Popen
+    generator: int
+    slot: int
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_agent(log_dir: Path, master: ServerProcess, generator: int, slot: int, interfaces: int = 4,
+                extra_args: Sequence[str] = (), wait: bool = True) -> AgentProcess:
+    """Start ``mso agent`` for one line card and (unless ``wait`` is false) wait until it is registered."""
+    log_path = log_dir / f"agent-{generator}-{time.monotonic_ns()}.log"
+    log_file = open(log_path, "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mso", "agent", "--id", str(generator), "--slot", str(slot),
+         "--master", f"127.0.0.1:{master.agent_port}", "--interfaces", str(interfaces), "--log-level", "info",
+         *extra_args],
+        stdout=subprocess.PIPE, stderr=log_file, start_new_session=True,
+    )
+    log_file.close()
+    agent = AgentProcess(process, generator, slot, log_path)
+    if wait:
+        line = _read_line(process, timeout=30)
+        if "registered with" not in line:
+            stop_process(process)
+            raise RuntimeError(f"agent {generator} did not register: {line!r}\n{agent.log()}")
+    return agent
+
+
+@pytest.fixture
+def agent_factory(tmp_path: Path) -> Iterator:
+    """Start agents on demand; every one still running is stopped by pid at the end."""
+    started: list[AgentProcess] = []
+
+    def factory(master: ServerProcess, generator: int, slot: int, interfaces: int = 4,
+                extra_args: Sequence[str] = (), wait: bool = True) -> AgentProcess:
+        agent = start_agent(tmp_path, master, generator, slot, interfaces, extra_args, wait)
+        started.append(agent)
+        return agent
+
+    yield factory
+    for agent in started:
+        stop_process(agent.process)

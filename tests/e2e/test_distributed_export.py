@@ -1,0 +1,287 @@
+"""Distributed export on real processes: a Master with no line cards of its own, line-card agents
+registering over the control channel, subscriptions decomposed by the Resource-Location Table,
+and every agent pushing its own share straight to a UDP receiver of the test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, HARDWARE, INTERFACES, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso.netconf_client import NetconfClient
+from tests.conftest import AgentProcess, ServerProcess, run, start_server, stop_process
+from tests.e2e.test_configured_subscriptions import UdpReceiver, subscription_config
+
+SN, YP, DX = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, DISTRIBUTED_EXPORT
+IF_NS = {"if": INTERFACES}
+
+
+def establish(xpath: str, period_cs: int = 20, receiver_port: int | None = None, encoding: str = "sn:encode-json") -> str:
+    agent_receiver = "" if receiver_port is None else f"""
+  <agent-receiver xmlns="{DX}" xmlns:sn="{SN}">
+    <address>127.0.0.1</address><port>{receiver_port}</port><encoding>{encoding}</encoding>
+  </agent-receiver>"""
+    return f"""<establish-subscription xmlns="{SN}">
+  <datastore xmlns="{YP}" xmlns:ds="{DATASTORES}">ds:operational</datastore>
+  <datastore-xpath-filter xmlns="{YP}" xmlns:if="{INTERFACES}"
+      xmlns:hw="urn:ietf:params:xml:ns:yang:ietf-hardware">{xpath}</datastore-xpath-filter>
+  <periodic xmlns="{YP}"><period>{period_cs}</period></periodic>{agent_receiver}
+</establish-subscription>"""
+
+
+def generators(element: etree._Element) -> list[str]:
+    return [leaf.text for leaf in element.iter(qn(MSO, "message-generator-id"))]
+
+
+async def next_notification(client: NetconfClient, name: str, timeout: float = 10.0) -> etree._Element:
+    """The next notification whose event is ``name`` (others, e.g. push-updates, are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        notification = await asyncio.wait_for(client.notifications.get(), max(0.1, deadline - time.monotonic()))
+        event = next(child for child in notification if etree.QName(child).localname != "eventTime")
+        if etree.QName(event).localname == name:
+            return event
+
+
+def interface_names(notification_body: dict) -> set[str]:
+    contents = notification_body.get("datastore-contents", {})
+    return {entry["name"] for entry in contents.get("ietf-interfaces:interfaces", {}).get("interface", [])}
+
+
+def pushed_names(receiver: UdpReceiver, publishers: set[int], timeout: float = 5.0) -> dict[int, set[str]]:
+    """Interface names in the latest push-update of each publisher, once all ``publishers`` pushed."""
+    latest: dict[int, set[str]] = {}
+    for publisher, notification in receiver.messages(timeout=timeout):
+        if notification.event == "ietf-yang-push:push-update":
+            latest[publisher] = interface_names(notification.body)
+            if publishers <= latest.keys():
+                break
+    return latest
+
+
+def drain(receiver: UdpReceiver) -> None:
+    receiver.sock.setblocking(False)
+    try:
+        while True:
+            receiver.sock.recv(65535)
+    except BlockingIOError:
+        pass
+    finally:
+        receiver.sock.setblocking(True)
+
+
+@pytest.fixture
+def receiver() -> Iterator[UdpReceiver]:
+    udp = UdpReceiver()
+    yield udp
+    udp.sock.close()
+
+
+@pytest.fixture
+def device(tmp_path: Path, agent_factory) -> Iterator[tuple[ServerProcess, dict[int, AgentProcess]]]:
+    """A Master that simulates only its main board, and agents 2, 3, 4 for slots 1, 2, 3."""
+    master = start_server(tmp_path / "state", ["--line-cards", "0", "--agent-timeout", "1"])
+    agents = {generator: agent_factory(master, generator, generator - 1) for generator in (2, 3, 4)}
+    yield master, agents
+    for agent in agents.values():
+        if agent.process.poll() is None:
+            os.killpg(agent.process.pid, signal.SIGCONT)
+    stop_process(master.process)
+
+
+async def connect(master: ServerProcess) -> NetconfClient:
+    return await NetconfClient.connect("127.0.0.1", master.port, username=master.user, password=master.password)
+
+
+def test_a_filter_spanning_two_cards_is_served_by_exactly_those_agents(device, receiver: UdpReceiver) -> None:
+    master, _ = device
+
+    async def body() -> tuple[list[str], dict[int, set[str]], int]:
+        client = await connect(master)
+        reply = await client.rpc(establish("/if:interfaces/if:interface[if:name='1/0/1' or if:name='2/0/2']",
+                                           receiver_port=receiver.port))
+        pushed = await asyncio.to_thread(pushed_names, receiver, {2, 3})
+        over_netconf = client.notifications.qsize()
+        await client.close()
+        return generators(reply), pushed, over_netconf
+
+    reply_generators, pushed, over_netconf = run(body())
+    assert reply_generators == ["2", "3"]
+    assert pushed == {2: {"1/0/1"}, 3: {"2/0/2"}}  # each card pushes its own port
+    assert over_netconf == 0  # and nothing of theirs goes through the Master
+
+
+def test_a_filter_on_master_data_only_is_not_decomposed(device) -> None:
+    master, _ = device
+
+    async def body() -> tuple[list[str], etree._Element, str]:
+        client = await connect(master)
+        reply = await client.rpc(establish("/hw:hardware/hw:component[hw:name='chassis']"))
+        push = await next_notification(client, "push-update")
+        table = await client.get(subtree=f'<resource-location-table xmlns="{DX}"/>')
+        await client.close()
+        return generators(reply), push, etree.tostring(table).decode()
+
+    reply_generators, push, table = run(body())
+    assert reply_generators == ["1"]
+    assert push.findtext(f".//{{{HARDWARE}}}name") == "chassis"
+    components = etree.fromstring(table.encode()).iter(qn(DX, "component-subscriptions"))
+    assert [c.text for c in components] == ["1", "0", "0", "0"]  # the Master runs it; no agent does
+
+
+def test_get_gathers_every_cards_interfaces(device) -> None:
+    master, _ = device
+
+    async def body() -> list[str]:
+        client = await connect(master)
+        data = await client.get(xpath="/if:interfaces/if:interface/if:name", namespaces=IF_NS)
+        await client.close()
+        return [leaf.text for leaf in data.iter(qn(INTERFACES, "name"))]
+
+    names = run(body())
+    assert sorted(names) == sorted(["mgmt0"] + [f"{slot}/0/{port}" for slot in (1, 2, 3) for port in range(4)])
+
+
+def test_agent_data_without_a_receiver_is_refused(device) -> None:
+    master, _ = device
+
+    async def body() -> etree._Element:
+        client = await connect(master)
+        reply = await client.send(establish("/if:interfaces/if:interface[if:name='3/0/0']"))
+        await client.close()
+        return reply
+
+    reply = run(body())
+    assert reply.findtext(".//{*}error-app-tag") == "mso-distributed-export:no-agent-receiver"
+    assert reply.findtext(".//{*}error-tag") == "invalid-value"
+
+
+def test_killed_agent_is_left_out_then_back_when_restarted(device, receiver: UdpReceiver, agent_factory) -> None:
+    master, agents = device
+
+    async def body() -> tuple[list[str], list[str], list[str]]:
+        client = await connect(master)
+        reply = await client.rpc(establish("/if:interfaces/if:interface[if:name='1/0/0' or if:name='3/0/0']",
+                                           receiver_port=receiver.port))
+        os.killpg(agents[4].process.pid, signal.SIGKILL)
+        without = await next_notification(client, "subscription-modified")
+        await asyncio.to_thread(agent_factory, master, 4, 3)
+        back = await next_notification(client, "subscription-modified")
+        await client.close()
+        return generators(reply), generators(without), generators(back)
+
+    assert run(body()) == (["2", "4"], ["2"], ["2", "4"])
+
+
+def test_hung_agent_is_dropped_after_the_heartbeat_timeout_and_rejoins(device) -> None:
+    master, agents = device
+    agent = agents[3]
+
+    async def body() -> tuple[list[str], list[str]]:
+        client = await connect(master)
+        await client.rpc(establish("/if:interfaces/if:interface[if:name='2/0/1' or if:name='1/0/1']",
+                                   receiver_port=9))
+        os.killpg(agent.process.pid, signal.SIGSTOP)
+        without = await next_notification(client, "subscription-modified")
+        os.killpg(agent.process.pid, signal.SIGCONT)  # it finds its connection gone and registers again
+        back = await next_notification(client, "subscription-modified")
+        await client.close()
+        return generators(without), generators(back)
+
+    assert run(body()) == (["2"], ["2", "3"])
+    assert "no heartbeat for 1 s" in master.log()
+
+
+def test_moving_an_interface_re_decomposes_and_its_data_follows(device, receiver: UdpReceiver) -> None:
+    master, _ = device
+    move = f"""<move-resource xmlns="{DX}"><path>/if:interfaces/if:interface[if:name='1/0/2']</path>
+      <to>3</to></move-resource>"""
+
+    async def body() -> tuple[list[str], list[str], dict[int, set[str]]]:
+        client = await connect(master)
+        reply = await client.rpc(establish("/if:interfaces/if:interface[if:name='1/0/2']", receiver_port=receiver.port))
+        await client.rpc(move)
+        modified = await next_notification(client, "subscription-modified")
+        pushed = await asyncio.to_thread(pushed_names, receiver, {3})
+        await client.close()
+        return generators(reply), generators(modified), pushed
+
+    reply_generators, modified, pushed = run(body())
+    assert (reply_generators, modified) == (["2"], ["3"])
+    assert pushed[3] == {"1/0/2"}  # the port now comes from card 3's agent, with its name unchanged
+
+
+def test_no_originator_left_suspends_until_one_returns(device, agent_factory, receiver: UdpReceiver) -> None:
+    master, agents = device
+
+    async def body() -> tuple[str | None, dict[int, set[str]]]:
+        client = await connect(master)
+        await client.rpc(establish("/if:interfaces/if:interface[if:name='3/0/3']", receiver_port=receiver.port))
+        os.killpg(agents[4].process.pid, signal.SIGKILL)
+        suspended = await next_notification(client, "subscription-suspended")
+        await asyncio.to_thread(agent_factory, master, 4, 3)
+        await next_notification(client, "subscription-resumed")
+        drain(receiver)  # what the killed agent had sent
+        pushed = await asyncio.to_thread(pushed_names, receiver, {4})
+        await client.close()
+        return suspended.findtext(qn(SN, "reason")), pushed
+
+    reason, pushed = run(body())
+    assert reason == "mso-dx:no-originator"
+    assert pushed == {4: {"3/0/3"}}  # the restarted card serves it again
+
+
+def test_duplicate_generator_id_is_refused_with_the_reason(device, agent_factory) -> None:
+    master, _ = device
+    duplicate = agent_factory(master, 3, 7, wait=False)
+
+    assert duplicate.process.wait(30) == 1
+    assert "refused by the Master: generator id 3 is already registered" in duplicate.log()
+
+
+def test_configured_subscription_is_decomposed_the_same_way(device, receiver: UdpReceiver) -> None:
+    master, _ = device
+    config = subscription_config(receiver.port).replace(
+        "<name>2/0/3</name>", "<name>2/0/3</name></interface><interface><name>3/0/1</name>")
+
+    async def body() -> None:
+        client = await connect(master)
+        await client.rpc(f"""<edit-config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+          <target><running/></target>{config}</edit-config>""")
+        await client.close()
+
+    run(body())
+    started = receiver.wait_for("subscription-started")
+    publisher, notification = started[0]
+    assert publisher == 1  # state notifications come from the Master only
+    assert notification.body["ietf-multiple-stream-originators:message-generator-id"] == ["3", "4"]
+    assert pushed_names(receiver, {3, 4}) == {3: {"2/0/3"}, 4: {"3/0/1"}}
+
+
+def test_centralized_mode_pushes_everything_from_the_master(tmp_path: Path, agent_factory, receiver: UdpReceiver) -> None:
+    master = start_server(tmp_path / "central", ["--line-cards", "0", "--centralized"])
+    try:
+        agent_factory(master, 2, 1)
+        agent_factory(master, 3, 2)
+
+        async def body() -> list[str]:
+            client = await connect(master)
+            reply = await client.rpc(establish("/if:interfaces/if:interface[if:name='1/0/1' or if:name='2/0/1']"))
+            names = set()
+            while len(names) < 2:
+                push = await next_notification(client, "push-update")
+                names |= {leaf.text for leaf in push.iter(qn(INTERFACES, "name"))}
+                assert push.findtext("{*}message-publisher-id") == "1"
+            await client.close()
+            return generators(reply)
+
+        assert run(body()) == ["1"]
+    finally:
+        stop_process(master.process)
