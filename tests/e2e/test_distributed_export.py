@@ -15,7 +15,9 @@ import pytest
 from lxml import etree
 
 from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, HARDWARE, INTERFACES, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso import control_channel as cc
 from mso.netconf_client import NetconfClient
+from mso.sampling import INTERFACE_LIST
 from tests.conftest import AgentProcess, ServerProcess, run, start_server, stop_process
 from tests.e2e.test_configured_subscriptions import UdpReceiver, subscription_config
 
@@ -285,3 +287,65 @@ def test_centralized_mode_pushes_everything_from_the_master(tmp_path: Path, agen
         assert run(body()) == ["1"]
     finally:
         stop_process(master.process)
+
+
+async def raw_agent(master: ServerProcess, generator: int, slot: int, ports: list[str]) -> tuple[cc.Channel, cc.Message]:
+    """A hand-driven agent on the real control channel: register and return the Master's reply."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", master.agent_port)
+    channel = cc.Channel(reader, writer)
+    channel.send(cc.Register(generator, slot, tuple((INTERFACE_LIST, (port,)) for port in ports)))
+    return channel, await channel.receive()
+
+
+def resource_owners(table: etree._Element) -> dict[str, str]:
+    return {entry.findtext(qn(DX, "path")): entry.findtext(qn(DX, "message-generator-id"))
+            for entry in table.iter(qn(DX, "resource"))}
+
+
+def test_control_channel_refusals_and_announced_resources(device) -> None:
+    master, _ = device
+
+    async def body() -> tuple[cc.Message, cc.Message, dict[str, str]]:
+        _, taken = await raw_agent(master, 9, 9, ["1/0/0"])  # a port agent 2 owns
+        channel, accepted = await raw_agent(master, 9, 9, ["9/0/0"])
+        assert isinstance(accepted, cc.RegisterReply) and accepted.accepted
+        channel.send(cc.ResourcesChanged(added=((INTERFACE_LIST, ("9/0/1",)),)))
+        channel.send(cc.Heartbeat())
+        client = await connect(master)
+        for _ in range(50):  # the Master handles the announcement asynchronously
+            owners = resource_owners(await client.get(subtree=f'<resource-location-table xmlns="{DX}"/>'))
+            if "/if:interfaces/if:interface[if:name='9/0/1']" in owners:
+                break
+            await asyncio.sleep(0.05)
+        reader, writer = await asyncio.open_connection("127.0.0.1", master.agent_port)
+        stranger = cc.Channel(reader, writer)
+        stranger.send(cc.Heartbeat())  # not a registration
+        not_first = await stranger.receive()
+        await client.close()
+        channel.close()
+        return taken, not_first, owners
+
+    taken, not_first, owners = run(body())
+    assert isinstance(taken, cc.RegisterReply) and not taken.accepted
+    assert "1/0/0" in taken.reason and "owned by 2" in taken.reason
+    assert isinstance(not_first, cc.RegisterReply) and not not_first.accepted
+    assert not_first.reason == "the first message must be register, not heartbeat"
+    assert owners["/if:interfaces/if:interface[if:name='9/0/0']"] == "9"
+    assert owners["/if:interfaces/if:interface[if:name='9/0/1']"] == "9"
+    assert owners["/if:interfaces/if:interface[if:name='mgmt0']"] == "1"
+
+
+def test_a_period_below_a_cards_minimum_is_refused_with_a_hint(device, agent_factory) -> None:
+    master, _ = device
+    agent_factory(master, 5, 4, extra_args=["--min-period", "50"])
+
+    async def body() -> etree._Element:
+        client = await connect(master)
+        reply = await client.send(establish("/if:interfaces/if:interface[if:name='4/0/0']", period_cs=20,
+                                            receiver_port=9))
+        await client.close()
+        return reply
+
+    reply = run(body())
+    assert reply.findtext(".//{*}error-app-tag") == "ietf-yang-push:period-unsupported"
+    assert reply.findtext(f".//{{{YP}}}period-hint") == "50"
