@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     outputs.add_argument("--jsonl", metavar="FILE|-",
                          help="one JSON record per line to FILE, or - for standard output "
                               "(the default when no other output is given)")
+    outputs.add_argument("--nats", metavar="URL",
+                         help="publish records to NATS JetStream at URL, subject mso.telemetry.<subscription-id> "
+                              "(stream MSO_TELEMETRY created if no stream stores mso.telemetry.>)")
     outputs.add_argument("--metrics", type=host_port, metavar="HOST:PORT",
                          help="serve Prometheus metrics at http://HOST:PORT/metrics")
     tuning = parser.add_argument_group("reassembly")
@@ -95,11 +98,11 @@ def _requests(args: argparse.Namespace) -> list[SubscribeRequest]:
 def _config(args: argparse.Namespace) -> CollectorConfig:
     master = _master(args)
     jsonl = args.jsonl
-    if jsonl is None:
+    if jsonl is None and args.nats is None:
         jsonl = "-"
     if jsonl not in (None, "-") and not Path(jsonl).parent.is_dir():
         raise CliError(f"--jsonl: no such directory: {Path(jsonl).parent}")
-    return CollectorConfig(listen=args.listen, jsonl=jsonl, metrics=args.metrics, master=master,
+    return CollectorConfig(listen=args.listen, jsonl=jsonl, nats=args.nats, metrics=args.metrics, master=master,
                            deadline_factor=args.deadline, reorder_window=args.reorder_window)
 
 

@@ -5,6 +5,7 @@ so a slow disk, pipe or broker never stalls the receive path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import sys
@@ -27,7 +28,7 @@ class Output(Protocol):
     def offer(self, record: Record) -> bool:
         """Queue the record; False when the queue is full (the record is dropped)."""
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Deliver what is queued, then stop."""
 
 
@@ -43,9 +44,9 @@ class Outputs:
             if not output.offer(record):
                 self._drops[output.name] += 1
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for output in self.outputs:
-            output.close()
+            await output.close()
 
 
 class JsonLinesOutput:
@@ -89,7 +90,10 @@ class JsonLinesOutput:
                 self._failed = True
                 return
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=10)

@@ -154,10 +154,9 @@ class Pipeline:
             stats.merge_latency.observe(max(0.0, record.emitted - record.last_arrival))
             self.outputs.publish(record)
 
-    def close(self) -> None:
-        """Flush everything still open, then close the outputs."""
+    def flush(self) -> None:
+        """Emit everything still open (at shutdown)."""
         self.emit(self.reassembly.flush())
-        self.outputs.close()
 
     # --- figures ----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from collector.knowledge import Knowledge
 from collector.master_channel import MasterChannel, MasterConfig, establish_request, names_and_prefixes
 from collector.merge import Merger, list_keys
 from collector.metrics import Stats, serve_metrics
+from collector.nats_output import NatsOutput, NatsOutputError
 from collector.outputs import JsonLinesOutput, Outputs
 from collector.pipeline import Pipeline
 from collector.reassembly import Reassembly
@@ -28,6 +29,7 @@ TICK = 0.005  # seconds between deadline checks: the most an incomplete record w
 class CollectorConfig:
     listen: tuple[str, int] = ("127.0.0.1", 10001)
     jsonl: str | None = None
+    nats: str | None = None
     metrics: tuple[str, int] | None = None
     master: MasterConfig | None = None
     deadline_factor: float = 1.5
@@ -79,6 +81,11 @@ class Collector:
                 outputs.append(JsonLinesOutput(config.jsonl))
             except OSError as error:
                 raise StartError(f"cannot write {config.jsonl}: {error.strerror or error}") from None
+        if config.nats is not None:
+            try:
+                outputs.append(await NatsOutput.connect(config.nats, self.stats.output_drops))
+            except NatsOutputError as error:
+                raise StartError(str(error)) from None
         if config.metrics is not None:
             try:
                 self._metrics_server, self.metrics_port = serve_metrics(self.pipeline, *config.metrics)
@@ -110,6 +117,7 @@ class Collector:
             await self.master.close()
         if self.receiver is not None:
             self.receiver.close()
-        self.pipeline.close()
+        self.pipeline.flush()
+        await self.pipeline.outputs.close()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -136,3 +137,37 @@ class SyntheticGenerators:
     def close(self) -> None:
         for emitter in self.emitters.values():
             emitter.publisher.close()
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_tcp(port: int, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nats-server did not listen on {port}")
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[str]:
+    """A real nats-server with JetStream on a free loopback port; yields its URL."""
+    port = free_tcp_port()
+    binary = Path(sys.executable).parent / "nats-server"
+    log_path = tmp_path / "nats-server.log"
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen([str(binary), "-js", "-a", "127.0.0.1", "-p", str(port),
+                                    "-sd", str(tmp_path / "jetstream")],
+                                   stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_tcp(port, process, timeout=15)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        stop_process(process)

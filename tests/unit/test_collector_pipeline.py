@@ -52,7 +52,7 @@ class ListOutput:
         self.records.append(record)
         return True
 
-    def close(self) -> None:
+    async def close(self) -> None:
         pass
 
 
