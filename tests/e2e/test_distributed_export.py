@@ -349,3 +349,24 @@ def test_a_period_below_a_cards_minimum_is_refused_with_a_hint(device, agent_fac
     reply = run(body())
     assert reply.findtext(".//{*}error-app-tag") == "ietf-yang-push:period-unsupported"
     assert reply.findtext(f".//{{{YP}}}period-hint") == "50"
+
+
+def test_deleting_the_global_subscription_removes_every_component(device) -> None:
+    master, _ = device
+
+    def components(table: etree._Element) -> dict[str, str]:
+        return {entry.findtext(qn(DX, "message-generator-id")): entry.findtext(qn(DX, "component-subscriptions"))
+                for entry in table.iter(qn(DX, "originator"))}
+
+    async def body() -> tuple[dict[str, str], dict[str, str]]:
+        client = await connect(master)
+        reply = await client.rpc(establish("/if:interfaces/if:interface", receiver_port=9))
+        during = components(await client.get(subtree=f'<resource-location-table xmlns="{DX}"/>'))
+        await client.rpc(f'<delete-subscription xmlns="{SN}"><id>{reply.findtext(qn(SN, "id"))}</id></delete-subscription>')
+        after = components(await client.get(subtree=f'<resource-location-table xmlns="{DX}"/>'))
+        await client.close()
+        return during, after
+
+    during, after = run(body())
+    assert during == {"1": "1", "2": "1", "3": "1", "4": "1"}  # mgmt0 is the Master's share
+    assert after == {"1": "0", "2": "0", "3": "0", "4": "0"}
