@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import count
 
 from collector.knowledge import Knowledge, generator_list
@@ -35,6 +36,7 @@ PUSH_UPDATE = "ietf-yang-push:push-update"
 PUSH_CHANGE_UPDATE = "ietf-yang-push:push-change-update"
 PERIODIC, ON_CHANGE, UNKNOWN = "periodic", "on-change", "unknown-subscription"
 _CLOSED_MEMORY = 256  # emitted slots remembered per subscription to recognise late pieces
+_ORDERS_MEMORY = 1024
 
 
 @dataclass(slots=True)
@@ -75,7 +77,7 @@ class Record:
         out: dict = {
             "subscription-id": self.subscription_id,
             "kind": self.kind,
-            "time": format_event_time(self.time),
+            "time": _format_time(self.time),
             "event": self.event,
         }
         if self.kind == PERIODIC:
@@ -131,6 +133,7 @@ class Reassembly:
         self.late: Counter[str] = Counter()  # by generator
         self.duplicates: Counter[str] = Counter()  # by generator
         self.out_of_order = 0  # changes that arrived after the window and left out of order
+        self._orders: dict[frozenset[str], tuple[str, ...]] = {}
 
     @property
     def open_slots(self) -> int:
@@ -156,16 +159,21 @@ class Reassembly:
                 self.late[piece.generator] += 1
                 return []
             expected = subscription.policy_at(slot_time).generators
+            if len(expected) == 1 and piece.generator in expected:  # one originator: no waiting
+                return [self._single(piece, state, key, slot_time, expected)]
             slot = state.open[key] = _Slot(slot_time, expected)
-            deadline = piece.arrived + self.deadline_factor * policy.period
-            heapq.heappush(self._deadlines, (deadline, key, piece.subscription_id))
+            deadline: float | None = piece.arrived + self.deadline_factor * policy.period
         elif piece.generator in slot.pieces:
             self.duplicates[piece.generator] += 1
             return []
+        else:
+            deadline = None
         slot.pieces[piece.generator] = piece.body
         slot.last_arrival = piece.arrived
         if slot.expected and slot.expected.issubset(slot.pieces):
             return [self._close(piece.subscription_id, state, key)]
+        if deadline is not None:  # a slot completed by its first piece never needs one
+            heapq.heappush(self._deadlines, (deadline, key, piece.subscription_id))
         return []
 
     def due(self) -> list[Record]:
@@ -213,30 +221,41 @@ class Reassembly:
             records.extend(self.end(subscription_id))
         return records
 
+    def _single(self, piece: Piece, state: _SubscriptionState, key: int, slot_time: float,
+                expected: frozenset[str]) -> Record:
+        """The record of a slot its only expected generator completes with its first piece."""
+        _remember(state.closed, key)
+        order = self._order(expected)
+        return Record(piece.subscription_id, PERIODIC, slot_time, PUSH_UPDATE,
+                      piece.body.get("datastore-contents") or {}, order, order, (), (), 0, piece.arrived,
+                      self._clock())
+
     def _close(self, subscription_id: int, state: _SubscriptionState, key: int) -> Record:
         slot = state.open.pop(key)
-        state.closed[key] = None
-        if len(state.closed) > _CLOSED_MEMORY:
-            del state.closed[next(iter(state.closed))]
-        present = slot.pieces.keys()
-        order = generator_list(present)
-        data, clashes = self._merger.merge(
-            slot.pieces[g].get("datastore-contents") or {} for g in order
-        )
-        return Record(
-            subscription_id,
-            PERIODIC,
-            slot.time,
-            PUSH_UPDATE,
-            data,
-            tuple(order),
-            expected=tuple(generator_list(slot.expected)),
-            missing=tuple(generator_list(slot.expected - present)),
-            unexpected=tuple(generator_list(present - slot.expected)),
-            clashes=clashes,
-            last_arrival=slot.last_arrival,
-            emitted=self._clock(),
-        )
+        _remember(state.closed, key)
+        pieces, expected = slot.pieces, slot.expected
+        expected_order = self._order(expected)
+        if pieces.keys() == expected:  # the common case: exactly the generators announced
+            present, missing, unexpected = expected_order, (), ()
+        else:
+            present = self._order(frozenset(pieces))
+            missing = self._order(expected.difference(pieces))
+            unexpected = self._order(frozenset(pieces.keys() - expected))
+        if len(present) == 1:
+            data, clashes = pieces[present[0]].get("datastore-contents") or {}, 0
+        else:
+            data, clashes = self._merger.merge([pieces[g].get("datastore-contents") or {} for g in present])
+        return Record(subscription_id, PERIODIC, slot.time, PUSH_UPDATE, data, present, expected_order, missing,
+                      unexpected, clashes, slot.last_arrival, self._clock())
+
+    def _order(self, generators: frozenset[str]) -> tuple[str, ...]:
+        """Generator ids in human order, remembered: a subscription has few distinct sets."""
+        order = self._orders.get(generators)
+        if order is None:
+            if len(self._orders) > _ORDERS_MEMORY:
+                self._orders.clear()
+            order = self._orders[generators] = tuple(generator_list(generators))
+        return order
 
     def _release(self, subscription_id: int, state: _SubscriptionState, arrived_by: float) -> list[Record]:
         """Pass-through pieces that arrived by ``arrived_by``, in event-time order: an older
@@ -262,6 +281,18 @@ class Reassembly:
             last_arrival=piece.arrived,
             emitted=self._clock(),
         )
+
+
+def _remember(closed: dict[int, None], key: int) -> None:
+    closed[key] = None
+    if len(closed) > _CLOSED_MEMORY:
+        del closed[next(iter(closed))]
+
+
+@lru_cache(maxsize=4096)
+def _format_time(seconds: float) -> str:
+    """Records of one tick share their time: format it once (strftime is not cheap)."""
+    return format_event_time(seconds)
 
 
 def _content(event: str, body: dict) -> dict:

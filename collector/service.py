@@ -4,6 +4,7 @@ the metrics endpoint, on one asyncio loop, started and stopped together."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass
 
@@ -34,6 +35,16 @@ class CollectorConfig:
     master: MasterConfig | None = None
     deadline_factor: float = 1.5
     reorder_window: float = 0.1
+
+
+def _tune_garbage_collector() -> None:
+    """The receive path allocates acyclic dicts by the hundred thousand a second, all freed by
+    reference counting; left as it is, the cyclic collector runs every 700 of them and rescans
+    the long-lived schema trees each time. Those move to the permanent generation, and young
+    objects are collected less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 class StartError(Exception):
@@ -99,6 +110,7 @@ class Collector:
             self.pipeline.on_unknown = self.master.unknown_subscription
             await self.master.start()
             self._tasks.append(asyncio.get_running_loop().create_task(self.master.run()))
+        _tune_garbage_collector()
         self.receiver.start()
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick()))
         log.info("collector-started", extra={"fields": {
