@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               "(stream MSO_TELEMETRY created if no stream stores mso.telemetry.>)")
     outputs.add_argument("--metrics", type=host_port, metavar="HOST:PORT",
                          help="serve Prometheus metrics at http://HOST:PORT/metrics")
+    outputs.add_argument("--ui", action="store_true",
+                         help="a live view on the terminal: one row per subscription and per generator")
     tuning = parser.add_argument_group("reassembly")
     tuning.add_argument("--deadline", type=positive_float, default=1.5, metavar="PERIODS",
                         help="emit a slot as incomplete this many periods after its first piece (default 1.5)")
@@ -98,12 +100,14 @@ def _requests(args: argparse.Namespace) -> list[SubscribeRequest]:
 def _config(args: argparse.Namespace) -> CollectorConfig:
     master = _master(args)
     jsonl = args.jsonl
-    if jsonl is None and args.nats is None:
+    if jsonl is None and args.nats is None and not args.ui:
         jsonl = "-"
+    if jsonl == "-" and args.ui:
+        raise CliError("--ui and --jsonl - both want the terminal: give --jsonl FILE")
     if jsonl not in (None, "-") and not Path(jsonl).parent.is_dir():
         raise CliError(f"--jsonl: no such directory: {Path(jsonl).parent}")
     return CollectorConfig(listen=args.listen, jsonl=jsonl, nats=args.nats, metrics=args.metrics, master=master,
-                           deadline_factor=args.deadline, reorder_window=args.reorder_window)
+                           ui=args.ui, deadline_factor=args.deadline, reorder_window=args.reorder_window)
 
 
 async def _collect(config: CollectorConfig) -> None:

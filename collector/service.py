@@ -18,6 +18,7 @@ from collector.outputs import JsonLinesOutput, Outputs
 from collector.pipeline import Pipeline
 from collector.reassembly import Reassembly
 from collector.receiver import UdpReceiver, open_socket
+from collector.ui import Dashboard
 from mso.notification_encoding import EnvelopeCodec
 from mso.schema import Schema
 from mso.yang_json import YangJson
@@ -33,6 +34,7 @@ class CollectorConfig:
     nats: str | None = None
     metrics: tuple[str, int] | None = None
     master: MasterConfig | None = None
+    ui: bool = False
     deadline_factor: float = 1.5
     reorder_window: float = 0.1
 
@@ -110,6 +112,8 @@ class Collector:
             self.pipeline.on_unknown = self.master.unknown_subscription
             await self.master.start()
             self._tasks.append(asyncio.get_running_loop().create_task(self.master.run()))
+        if config.ui:
+            self._tasks.append(asyncio.get_running_loop().create_task(Dashboard(self.pipeline).run()))
         _tune_garbage_collector()
         self.receiver.start()
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick()))

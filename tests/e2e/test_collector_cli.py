@@ -75,6 +75,7 @@ def test_dynamic_subscription_from_the_command_line(server: ServerProcess, colle
     (["--listen", "nowhere"], "expected HOST:PORT"),
     (["--deadline", "0"], "expected a positive number"),
     (["--jsonl", "/nonexistent/dir/out.jsonl"], "no such directory"),
+    (["--ui", "--jsonl", "-"], "both want the terminal"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str):
     result = run_cli(*args)
