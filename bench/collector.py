@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import select
+import signal
 import socket
 import statistics
 import struct
@@ -38,6 +39,7 @@ from pathlib import Path
 import orjson
 from lxml import etree
 
+from collector.receiver import open_socket
 from mso.namespaces import INTERFACES, NETCONF_BASE
 from mso.notification_encoding import NOTIF_ENVELOPE, format_event_time
 from mso.subscription_runner import push_update
@@ -149,6 +151,7 @@ class Sender:
         period = PERIOD_CS / 100
         start = time.perf_counter()
         stamp_tick, stamp = -1, b""
+        burst = max(1, int(rate / 2000))  # pace every half millisecond of traffic: no bursts
         for offset in range(total):
             n = self.next_message + offset
             tick, within = divmod(n, per_tick)
@@ -164,7 +167,7 @@ class Sender:
                 sendto(datagram, target)
             if record_slots and publisher_index == self.publishers - 1:
                 self.last_sent.append((subscription, self.base + tick * period, time.time()))
-            if offset % 256 == 0:
+            if offset % burst == 0:
                 ahead = offset / rate - (time.perf_counter() - start)
                 if ahead > 0:
                     time.sleep(ahead)
@@ -194,9 +197,8 @@ def sender_main(args: argparse.Namespace) -> None:
 
 def bare_main(args: argparse.Namespace) -> None:
     """Count datagrams; answer a one-octet probe with the count so far."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024 * 1024)
-    sock.bind(("127.0.0.1", 0))
+    sock = open_socket("127.0.0.1", 0)  # the collector's socket: same receive buffer
+    sock.setblocking(True)
     print(sock.getsockname()[1], flush=True)
     count = 0
     receive = sock.recvfrom
@@ -413,6 +415,58 @@ def climb_bare(kind: str, start: float, step: float, factor: float) -> Ladder:
     return Ladder(best, False)
 
 
+DRAIN_MESSAGES = {"json": 30_000, "xml": 1_500}  # what fits in the 64 MB receive buffer
+
+
+def drain_collector(kind: str, publishers: int, workdir: Path) -> float:
+    """Messages/s the collector works off a full receive buffer, with no sender competing for
+    the CPU: stopped (SIGSTOP) while the sender fills its buffer, then resumed and timed."""
+    collector = CollectorUnderTest(workdir)
+    sender = SenderControl(kind, publishers, collector.port)
+    try:
+        sender.command("announce")
+        time.sleep(0.5)
+        counted = collector.settle()["mso_collector_messages_total"]
+        messages = DRAIN_MESSAGES[kind]
+        os.kill(collector.process.popen.pid, signal.SIGSTOP)
+        sender.run(10_000_000, messages / 10_000_000)
+        started = time.perf_counter()
+        os.kill(collector.process.popen.pid, signal.SIGCONT)
+        target, last, last_change = counted + messages, counted, started
+        while last < target and time.perf_counter() - last_change < 2:
+            time.sleep(0.02)
+            now = collector.figures()["mso_collector_messages_total"]
+            if now != last:
+                last, last_change = now, time.perf_counter()
+        return (last - counted) / (last_change - started)
+    finally:
+        sender.stop()
+        collector.stop()
+
+
+def drain_bare(kind: str) -> float:
+    """The same for the bare loop: its answer to a probe queued behind the backlog times it."""
+    bare = spawn(["bench.collector", "bare"], stdout=subprocess.PIPE, text=True)
+    assert bare.popen.stdout is not None
+    port = int(bare.popen.stdout.readline())
+    sender = SenderControl(kind, 1, port)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    segments = len(template(kind, 0, 1).datagrams)
+    try:
+        counted = bare_count(port, probe)
+        os.kill(bare.popen.pid, signal.SIGSTOP)
+        sender.run(10_000_000, DRAIN_MESSAGES[kind] / 10_000_000)
+        started = time.perf_counter()
+        os.kill(bare.popen.pid, signal.SIGCONT)
+        now = bare_count(port, probe)
+        return (now - counted) / segments / (time.perf_counter() - started)
+    finally:
+        probe.close()
+        sender.stop()
+        bare.stop()
+
+
 def memory_run(rate: float, seconds: float, workdir: Path) -> list[float]:
     """RSS (MB) every tenth of the run while the collector takes ``rate`` JSON messages/s."""
     collector = CollectorUnderTest(workdir)
@@ -469,6 +523,11 @@ def latency_run(rate: float, seconds: float, workdir: Path) -> list[float]:
             if (s, format_event_time(t)) in arrivals]
 
 
+def label(kind: str, publishers: int) -> str:
+    size = "~500 B JSON" if kind == "json" else "~20 KB XML (15 segments)"
+    return f"{size}, {publishers} publisher{'s' if publishers > 1 else ''}"
+
+
 def row(name: str, ladder: Ladder, unit: str = "msg/s") -> str:
     if ladder.best is None:
         return f"  {name:<34} loss at the first step"
@@ -502,28 +561,29 @@ def run_bench(args: argparse.Namespace) -> None:
     print(f"mso collector on {os.cpu_count()} cores; steps of {args.step} s, rates x1.3 until a loss")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        ladders = {
-            ("json", 1): climb_collector("json", 1, 10_000, args.step, 1.3, workdir),
-            ("json", 8): climb_collector("json", 8, 10_000, args.step, 1.3, workdir),
-            ("xml", 1): climb_collector("xml", 1, 500, args.step, 1.3, workdir),
-            ("xml", 8): climb_collector("xml", 8, 500, args.step, 1.3, workdir),
-        }
+        ladders = {(kind, publishers): climb_collector(kind, publishers, start, args.step, 1.3, workdir)
+                   for kind, start in (("json", 10_000), ("xml", 500)) for publishers in (1, 8)}
         bare = {kind: climb_bare(kind, start, args.step, 1.3) for kind, start in (("json", 20_000), ("xml", 1_000))}
+        drains = {(kind, publishers): drain_collector(kind, publishers, workdir)
+                  for kind in ("json", "xml") for publishers in (1, 8)}
+        bare_drains = {kind: drain_bare(kind) for kind in ("json", "xml")}
         json_best = ladders["json", 1].best
         half = (json_best.achieved if json_best else 10_000) / 2
         memory = memory_run(half, memory_seconds, workdir)
         latencies = latency_run(2_000, 3.0, workdir)
-    print("\nhighest zero-loss rate (messages received, decoded, reassembled, written to JSON lines):")
+    print("\nhighest zero-loss rate, the sender running alongside (received, decoded, reassembled, "
+          "written to JSON lines):")
     for (kind, publishers), ladder in ladders.items():
-        label = f"{'~500 B JSON' if kind == 'json' else '~20 KB XML (15 segments)'}, {publishers} publisher" + \
-                ("s" if publishers > 1 else "")
-        print(row(label, ladder))
+        print(row(label(kind, publishers), ladder))
     for kind, ladder in bare.items():
         print(row(f"bare recvfrom loop, {kind} datagrams", ladder))
+    print("\nworking off a full receive buffer, alone on the CPU (no sender competing):")
+    for (kind, publishers), rate in drains.items():
+        print(f"  {label(kind, publishers):<34} {rate:>10,.0f} msg/s")
+    for kind, rate in bare_drains.items():
+        print(f"  {'bare recvfrom loop, ' + kind + ' datagrams':<34} {rate:>10,.0f} msg/s")
     for kind in ("json", "xml"):
-        mine, ceiling = ladders[kind, 1].best, bare[kind].best
-        if mine and ceiling:
-            print(f"  collector / bare loop ({kind}, 1 publisher): {mine.achieved / ceiling.achieved:.0%}")
+        print(f"  collector / bare loop ({kind}, 1 publisher): {drains[kind, 1] / bare_drains[kind]:.0%}")
     print(f"\nmemory at {half:,.0f} msg/s (half the highest JSON rate) over {memory_seconds:.0f} s: "
           f"RSS {memory[0]:.1f} MB at start, {memory[1]:.1f} MB after a tenth, {memory[-1]:.1f} MB at the end, "
           f"max {max(memory):.1f} MB")

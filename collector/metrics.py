@@ -98,6 +98,8 @@ class PipelineCollector(Collector):
         yield _labelled(CounterMetricFamily, "records", "records emitted, by status", "status", stats.records)
         yield _labelled(CounterMetricFamily, "output_drops", "records an output could not take", "output",
                         stats.output_drops)
+        yield _counter("out_of_order", "on-change records emitted after a later one (arrived past the window)",
+                       pipeline.reassembly.out_of_order)
         yield from self._generators(stats)
         yield _histogram("record_latency_seconds", "slot or event time to emission", stats.latency)
         yield _histogram("merge_latency_seconds", "last piece of a record to its emission", stats.merge_latency)
@@ -113,6 +115,10 @@ class PipelineCollector(Collector):
             "sequence_gaps": ("envelope sequence-number gaps not filled in time",
                               [g.sequence_numbers.lost for g in rows]),
             "late_pieces": ("pieces for a slot already emitted", [reassembly.late[g.generator] for g in rows]),
+            "duplicate_pieces": ("second pieces from one generator for one slot",
+                                 [reassembly.duplicates[g.generator] for g in rows]),
+            "publisher_restarts": ("message-id jumps too far to be loss: the publisher started again",
+                                   [g.message_ids.resets for g in rows]),
         }
         for name, (documentation, values) in series.items():
             family = CounterMetricFamily(f"mso_collector_{name}", documentation, labels=["generator"])

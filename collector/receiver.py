@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from collections import Counter
 from collections.abc import Callable
 
 log = logging.getLogger("mso.collector")
 RECEIVE_BUFFER = 32 * 1024 * 1024
+# Python's socket module does not export SO_RCVBUFFORCE; on Linux it is 33 (asm-generic/socket.h)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)
 MAX_DATAGRAM = 65535
 Handler = Callable[[bytes, tuple[str, int]], None]
 
@@ -30,7 +33,7 @@ def open_socket(host: str, port: int, receive_buffer: int = RECEIVE_BUFFER) -> s
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
             if option is None:
                 continue
             try:

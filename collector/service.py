@@ -79,8 +79,9 @@ class Collector:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        """Bind, open outputs, connect to the Master. OSError when the UDP address cannot be
-        bound; MasterError when the Master cannot be reached."""
+        """Bind, open the outputs, connect to the Master, then start receiving (what arrives
+        meanwhile waits in the socket). StartError when the address or an output cannot be
+        opened; MasterError when the Master cannot be reached."""
         config = self.config
         host, port = config.listen
         try:

@@ -10,7 +10,7 @@ import pytest
 from ncclient import manager
 
 from tests.collector_support import collector_factory, run_cli  # noqa: F401  (fixture)
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, stop_process
 from tests.e2e.test_configured_subscriptions import subscription_config
 
 
@@ -101,3 +101,18 @@ def test_unreachable_master_and_busy_port_exit_1(tmp_path: Path):
     finally:
         busy.close()
     assert result.returncode == 1 and "cannot listen on" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_master_restart_reconnects_and_subscribes_again(server_factory, collector_factory, tmp_path: Path):
+    master = server_factory(tmp_path / "state")
+    collector = collector_factory(["--netconf", f"127.0.0.1:{master.port}", "--user", master.user,
+                                   "--password", master.password, "--subscribe",
+                                   "/if:interfaces/if:interface[if:name='1/0/2']", "--period", "10"])
+    (first,) = collector.wait_for(periodic)
+    stop_process(master.process)
+    server_factory(tmp_path / "state", port=master.port)
+    (record,) = collector.wait_for(lambda r: periodic(r) and r["time"] > first["time"] and r["complete"],
+                                   timeout=30)
+    assert [i["name"] for i in record["data"]["ietf-interfaces:interfaces"]["interface"]] == ["1/0/2"]
+    log = collector.log()
+    assert "master-session-lost" in log and log.count("subscription-established") == 2
