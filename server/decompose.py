@@ -18,8 +18,10 @@ the table's entries can be concerned.
 
 The filter is analysed against the *shape* of the table, never evaluated on data:
 
-- subtree filters: :func:`mso.filters.selected_keys` per table list, plus a walk of the filter
-  along the paths to the table's lists to see whether it selects anything beside them;
+- subtree filters: one walk of the filter along the paths to the table's lists; at a list,
+  the entry filters that content-match every key give the entries (as
+  :func:`mso.filters.selected_keys` would), and anything the filter selects beside the lists
+  involves the Master;
 - XPath filters: each ``|`` branch that is a plain location path is followed along the paths to
   the table's lists; predicates on a list step become a formula over key comparisons (anything
   else in them counts as "may be true"), so entries are looked up by key, not scanned.
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from mso.filters import FilterError, KeyIndex, _Token, _tokens, compile_xpath, selected_keys
+from mso.filters import FilterError, KeyIndex, _Token, _tokens, compile_xpath
 from mso.subscription_model import FilterSpec
 from mso.xml_parsing import MalformedXML, parse_xml
 from server.resource_location import MASTER, Resource, ResourceLocationTable
@@ -101,6 +103,14 @@ class _Reach:
             mine = self.lists.get(list_path, set())
             self.lists[list_path] = None if mine is None or chosen is None else mine | chosen
 
+    def resolved(self, table: ResourceLocationTable) -> _Reach:
+        """A copy keeping only the keys that are in the table."""
+        lists: dict[ListPath, set[KeyValues] | None] = {}
+        for list_path, chosen in self.lists.items():
+            entries = table.entries(list_path)
+            lists[list_path] = None if chosen is None else {key_values for key_values in chosen if key_values in entries}
+        return _Reach(self.outside, lists)
+
 
 @dataclass
 class _Node:
@@ -110,9 +120,29 @@ class _Node:
     list_path: ListPath | None = None  # set when this node is one of the table's lists
     lists_below: list[ListPath] = field(default_factory=list)  # including this node's own list
 
+    def matching(self, filter_tag: str) -> tuple[list[_Node], bool]:
+        """The children a subtree filter node matches, and whether it may match other nodes too
+        (one in no namespace matches its local name in every namespace)."""
+        if filter_tag.startswith("{"):
+            child = self.children.get(filter_tag)
+            return ([child], False) if child is not None else ([], True)
+        return [child for tag, child in self.children.items() if _local_name(tag) == filter_tag], True
+
     def everything(self) -> _Reach:
         """Conservative reach of a filter that selects this node, or may select anything under it."""
         return _Reach(outside=True, lists={list_path: None for list_path in self.lists_below})
+
+
+def _trie(list_paths: Iterable[ListPath]) -> _Node:
+    root = _Node()
+    for list_path in list_paths:
+        node = root
+        node.lists_below.append(list_path)
+        for tag in list_path:
+            node = node.children.setdefault(tag, _Node())
+            node.lists_below.append(list_path)
+        node.list_path = list_path
+    return root
 
 
 @dataclass(frozen=True)
@@ -121,21 +151,17 @@ class _TableView:
 
     version: int
     root: _Node
-    owners: dict[ListPath, frozenset[str]]
+    owners: dict[ListPath, frozenset[str]]  # of each list's entries, in a stable order
 
     @classmethod
     def of(cls, table: ResourceLocationTable) -> _TableView:
-        root = _Node()
-        owners: dict[ListPath, frozenset[str]] = {}
-        for list_path in table.list_paths():
-            owners[list_path] = frozenset(table.entries(list_path).values())
-            node = root
-            node.lists_below.append(list_path)
-            for tag in list_path:
-                node = node.children.setdefault(tag, _Node())
-                node.lists_below.append(list_path)
-            node.list_path = list_path
-        return cls(table.version, root, owners)
+        list_paths = sorted(table.list_paths())
+        owners = {list_path: frozenset(table.entries(list_path).values()) for list_path in list_paths}
+        return cls(table.version, _trie(list_paths), owners)
+
+    def shape(self, keys: KeyIndex) -> tuple[tuple[ListPath, tuple[str, ...] | None], ...]:
+        """The table's lists with their keys: all a subtree filter's reading depends on."""
+        return tuple((list_path, keys.get(list_path)) for list_path in self.owners)
 
 
 _VIEWS: weakref.WeakKeyDictionary[ResourceLocationTable, _TableView] = weakref.WeakKeyDictionary()
@@ -150,15 +176,15 @@ def _view(table: ResourceLocationTable) -> _TableView:
 
 
 def _reach(selection: FilterSpec | None, table: ResourceLocationTable, keys: KeyIndex) -> _Reach:
-    root = _view(table).root
+    view = _view(table)
     if selection is None:
-        return root.everything()
+        return view.root.everything()
     if selection.kind == "subtree":
-        return _subtree_reach(_filter_children(selection.subtree_xml), root, table, keys)
+        return _subtree_plan(selection.subtree_xml, view.shape(keys)).resolved(table)
     if selection.kind == "xpath":
         namespaces = dict(selection.namespaces)
         compile_xpath(selection.xpath, namespaces)  # raises FilterError for what cannot run
-        return _xpath_reach(selection.xpath, namespaces, root, table, keys)
+        return _xpath_reach(selection.xpath, namespaces, view.root, table, keys)
     raise ValueError(f"unknown filter kind {selection.kind!r}")
 
 
@@ -167,7 +193,6 @@ def _reach(selection: FilterSpec | None, table: ResourceLocationTable, keys: Key
 # --------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)
 def _filter_children(subtree_xml: bytes) -> tuple[etree._Element, ...]:
     try:
         return tuple(parse_xml(b"<filter>" + subtree_xml + b"</filter>"))
@@ -175,40 +200,70 @@ def _filter_children(subtree_xml: bytes) -> tuple[etree._Element, ...]:
         raise FilterError(f"subtree filter is not well-formed XML: {error}") from error
 
 
-def _subtree_reach(
-    filter_children: Sequence[etree._Element], root: _Node, table: ResourceLocationTable, keys: KeyIndex
-) -> _Reach:
-    reach = _Reach(outside=_selects_outside(filter_children, root))
-    for list_path in root.lists_below:
-        key_tags = keys.get(list_path, ())
-        chosen = selected_keys(filter_children, list_path, key_tags)
-        if chosen is None or (chosen and not key_tags):
-            reach.lists[list_path] = None
-        elif chosen:
-            entries = table.entries(list_path)
-            reach.lists[list_path] = {key_values for key_values in chosen if key_values in entries}
+@functools.lru_cache(maxsize=256)
+def _subtree_plan(subtree_xml: bytes, shape: tuple[tuple[ListPath, tuple[str, ...] | None], ...]) -> _Reach:
+    """A subtree filter's reach with keys not yet checked against the table.
+
+    Cached: it depends only on the filter and the table's lists, not on who owns what, so
+    re-decomposing after ownership changes does not read a long filter again.  Callers take
+    :meth:`_Reach.resolved` copies and never change the cached one.
+    """
+    keys = {list_path: key_tags for list_path, key_tags in shape if key_tags is not None}
+    return _subtree_reach(_filter_children(subtree_xml), _trie(list_path for list_path, _ in shape), keys)
+
+
+def _subtree_reach(filter_nodes: Iterable[etree._Element], node: _Node, keys: KeyIndex) -> _Reach:
+    """Reach of a subtree filter sibling set matched against the children of ``node``.
+
+    A filter node that matches no node on the way to the table's lists may select data
+    outside them; so may one in no namespace, which matches its local name in every
+    namespace.  A filter node that stops at a container selects all of it, the Master's
+    leaves beside the lists included.  The filter nodes for one list are read together.
+    """
+    reach = _Reach()
+    entry_filters: dict[ListPath, list[etree._Element]] = {}
+    for filter_node in filter_nodes:
+        children, elsewhere = node.matching(filter_node.tag)
+        reach.outside |= elsewhere
+        for child in children:
+            if child.list_path is not None:
+                entry_filters.setdefault(child.list_path, []).append(filter_node)
+            elif len(filter_node):
+                reach.absorb(_subtree_reach(filter_node, child, keys))
+            else:
+                reach.absorb(child.everything())
+    for list_path, filters in entry_filters.items():
+        list_node = node.children[list_path[-1]]
+        reach.absorb(_entries_reach(list_node, _content_matched_keys(filters, keys.get(list_path))))
     return reach
 
 
-def _selects_outside(filter_nodes: Iterable[etree._Element], node: _Node) -> bool:
-    """Whether a subtree filter sibling set, matched against the children of ``node``, can
-    select data outside the table's entries.
+def _content_matched_keys(
+    entry_filters: Sequence[etree._Element], key_tags: tuple[str, ...] | None
+) -> set[KeyValues] | None:
+    """Keys some entry filter content-matches on every key (None: any entry, as soon as one
+    entry filter leaves a key open); what :func:`mso.filters.selected_keys` finds, in one pass
+    over the filter."""
+    if not key_tags:
+        return None
+    positions = {tag: position for position, tag in enumerate(key_tags)}
+    positions.update({_local_name(tag): position for position, tag in enumerate(key_tags)})
+    chosen: set[KeyValues] = set()
+    for entry_filter in entry_filters:
+        found: dict[int, str] = {}
+        for condition in entry_filter:
+            position = positions.get(condition.tag)
+            text = (condition.text or "").strip()
+            if position is not None and text:
+                found.setdefault(position, text)
+        if len(found) < len(key_tags):
+            return None
+        chosen.add(tuple(found[position] for position in range(len(key_tags))))
+    return chosen
 
-    A filter node in no namespace matches its local name in every namespace, so it may
-    always reach a node the table does not know: its tag is no Clark name, so it finds no
-    child here.  A filter node that stops at a container on the way to the lists selects all
-    of it, including what the Master owns there.
-    """
-    for filter_node in filter_nodes:
-        child = node.children.get(filter_node.tag)
-        if child is None:
-            return True
-        if child.list_path is not None:
-            continue  # entries: selected_keys tells which
-        nested = list(filter_node)
-        if not nested or _selects_outside(nested, child):
-            return True
-    return False
+
+def _local_name(clark: str) -> str:
+    return clark.rpartition("}")[2]
 
 
 # --------------------------------------------------------------------------------------

@@ -429,6 +429,15 @@ def test_a_table_change_is_seen_at_once(table: ResourceLocationTable) -> None:
     assert decompose(None, table, KEYS) == ["1", "2", "3"]
 
 
+def test_a_new_list_in_the_table_is_seen_at_once() -> None:
+    table = ResourceLocationTable()
+    table.assign("2", [interface("2/0/7")])
+    selection = subtree(f'<hardware xmlns="{HARDWARE}"><component><name>line-card-3</name></component></hardware>')
+    assert decompose(selection, table, KEYS) == ["1"]
+    table.assign("3", [component("line-card-3")])
+    assert decompose(selection, table, KEYS) == ["3"]
+
+
 def test_generator_ids_sort_numerically(table: ResourceLocationTable) -> None:
     table.assign("9", [interface("9/0/0")])
     assert decompose(xpath("/if:interfaces/if:interface[if:name!='']"), table, KEYS) == ["1", "2", "9", "10"]
@@ -493,3 +502,8 @@ def test_a_selected_entry_brings_the_table_lists_inside_it(routes: ResourceLocat
 def test_filters_that_cannot_run_are_refused(table: ResourceLocationTable, selection: FilterSpec) -> None:
     with pytest.raises(FilterError):
         decompose(selection, table, KEYS)
+
+
+def test_an_unknown_filter_kind_is_refused(table: ResourceLocationTable) -> None:
+    with pytest.raises(ValueError, match="regex"):
+        decompose(FilterSpec("regex"), table, KEYS)
