@@ -562,7 +562,7 @@ def run_bench(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         ladders = {(kind, publishers): climb_collector(kind, publishers, start, args.step, 1.3, workdir)
-                   for kind, start in (("json", 10_000), ("xml", 500)) for publishers in (1, 8)}
+                   for kind, start in (("json", 10_000), ("xml", 200)) for publishers in (1, 8)}
         bare = {kind: climb_bare(kind, start, args.step, 1.3) for kind, start in (("json", 20_000), ("xml", 1_000))}
         drains = {(kind, publishers): drain_collector(kind, publishers, workdir)
                   for kind in ("json", "xml") for publishers in (1, 8)}

@@ -57,19 +57,23 @@ class EventDecoder:
 
     def message(self, message: Message) -> Event | None:
         """A UDP-notif message's event, or None (counted) when it cannot be read."""
-        if message.private_encoding:
+        return self.payload(message.media_type, message.private_encoding, message.payload)
+
+    def payload(self, media_type: int, private_encoding: bool, payload: bytes) -> Event | None:
+        """The event of a payload of this media type, or None (counted)."""
+        if private_encoding:
             self.errors["private-encoding"] += 1
             return None
-        encoding = ENCODINGS.get(message.media_type)  # type: ignore[call-overload]
+        encoding = ENCODINGS.get(media_type)  # type: ignore[call-overload]
         if encoding is None:
             self.errors["unknown-media-type"] += 1
             return None
         if encoding is Encoding.JSON:
-            fast = _json_envelope(message.payload)
+            fast = _json_envelope(payload)
             if fast is not None:
                 return self._timed(*fast)
         try:
-            decoded = self._codec.decode(message.payload, encoding)
+            decoded = self._codec.decode(payload, encoding)
         except NotificationDecodeError as error:
             self.errors[reason_label(error.reason)] += 1
             return None

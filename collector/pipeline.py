@@ -8,6 +8,7 @@ notifications, and a timer calls ``tick``.
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -16,15 +17,18 @@ from lxml import etree
 
 from collector.decoding import MASTER_GENERATOR, Event, EventDecoder, generator_of
 from collector.knowledge import Knowledge, KnowledgeError
-from collector.metrics import Stats
+from collector.metrics import GeneratorStats, Stats
 from collector.outputs import Outputs
-from collector.reassembly import PERIODIC, Piece, Reassembly, Record
+from collector.reassembly import PERIODIC, UNKNOWN, Piece, Reassembly, Record
 from mso.udp_notif import Reassembler, SourceAddress
 
 log = logging.getLogger("mso.collector")
 PUSH_EVENTS = ("ietf-yang-push:push-update", "ietf-yang-push:push-change-update")
 STATE_MODULE = "ietf-subscribed-notifications:"
-_REASSEMBLER_EXPIRY = 1.0  # seconds between sweeps: nothing partial outlives timeout + this
+_REASSEMBLER_EXPIRY = 1.0
+_HEADER = struct.Struct("!BBHII")  # draft-ietf-netconf-udp-notif §3.2, the fixed header
+_HEADER_LENGTH = 12
+_VERSION = 1  # seconds between sweeps: nothing partial outlives timeout + this
 
 
 class Pipeline:
@@ -51,30 +55,47 @@ class Pipeline:
         self._clock = clock
         self._wall_clock = wall_clock
         self._next_expiry = clock() + _REASSEMBLER_EXPIRY
+        self._publishers: dict[int, GeneratorStats] = {}  # publisher id -> its counters, by number
 
     # --- inputs -----------------------------------------------------------------------------
 
     def datagram(self, data: bytes, source: SourceAddress) -> None:
-        """One UDP datagram, from the receiver."""
+        """One UDP datagram, from the receiver.
+
+        The common datagram, one whole message with no options (draft §3.2: header length 12,
+        message length the datagram's), goes straight to decoding; anything else, segments
+        included, goes through the reassembler, which applies every rule and counts every drop.
+        """
         stats = self.stats
         stats.datagrams += 1
         stats.bytes += len(data)
-        message = self.reassembler.feed(data, source)
-        if message is None:
+        try:
+            first, header_length, length, publisher_id, message_id = _HEADER.unpack_from(data)
+        except struct.error:
+            first = header_length = length = publisher_id = message_id = 0
+        if header_length == _HEADER_LENGTH and length == len(data) and first >> 5 == _VERSION and first & 0x1F:
+            self._message(publisher_id, message_id, first & 0x0F, bool(first & 0x10), data[_HEADER_LENGTH:])
             return
+        message = self.reassembler.feed(data, source)
+        if message is not None:
+            self._message(message.publisher_id, message.message_id, message.media_type, message.private_encoding,
+                          message.payload)
+
+    def _message(self, publisher_id: int, message_id: int, media_type: int, private: bool, payload: bytes) -> None:
         now = self._clock()
-        generator = str(message.publisher_id)
-        counters = stats.generator(generator)
-        if not counters.message_ids.observe(message.message_id, now):
+        counters = self._publishers.get(publisher_id)
+        if counters is None:
+            counters = self._publishers[publisher_id] = self.stats.generator(str(publisher_id))
+        if not counters.message_ids.observe(message_id, now):
             return
         counters.messages += 1
         counters.last_seen = self._wall_clock()
-        event = self.decoder.message(message)
+        event = self.decoder.payload(media_type, private, payload)
         if event is None:
             return
         if event.sequence_number is not None:
             counters.sequence_numbers.observe(event.sequence_number, now)
-        self.event(event, generator, now)
+        self.event(event, counters.generator, now)
 
     def netconf_notification(self, notification: etree._Element) -> None:
         """One ``<notification>`` from the Master's NETCONF session."""
@@ -96,10 +117,12 @@ class Pipeline:
         if not isinstance(subscription_id, int) or isinstance(subscription_id, bool):
             self.stats.errors["no-subscription-id"] += 1
             return
-        if self.on_unknown is not None and self.knowledge.get(subscription_id) is None:
-            self.on_unknown(subscription_id)
-        piece = Piece(subscription_id, generator, event.name, event.event_time, event.body, arrived)
-        self.emit(self.reassembly.add(piece))
+        records = self.reassembly.add(Piece(subscription_id, generator, event.name, event.event_time, event.body,
+                                            arrived))
+        if records:
+            if self.on_unknown is not None and records[0].kind == UNKNOWN:
+                self.on_unknown(subscription_id)
+            self.emit(records)
 
     def _state_change(self, event: Event) -> None:
         try:

@@ -204,19 +204,17 @@ def test_any_datagrams_never_raise_and_every_message_is_accounted_for(parts, str
     pipeline = make_pipeline(parts, ListOutput())
     delivered = Counter()
     events = []
-    feed, event = pipeline.reassembler.feed, pipeline.event
+    message, event = pipeline._message, pipeline.event
 
-    def counting_feed(datagram, source):
-        message = feed(datagram, source)
-        if message is not None:
-            delivered["messages"] += 1
-        return message
+    def counting_message(*fields):
+        delivered["messages"] += 1
+        message(*fields)
 
     def counting_event(decoded, generator, arrived):
         events.append(decoded)
         event(decoded, generator, arrived)
 
-    pipeline.reassembler.feed = counting_feed
+    pipeline._message = counting_message
     pipeline.event = counting_event
     for datagram in stream:
         pipeline.datagram(datagram, None)
