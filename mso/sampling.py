@@ -8,7 +8,8 @@ because the filter still runs on the result.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -61,9 +62,57 @@ def subtree_children(subtree_xml: bytes) -> tuple[etree._Element, ...]:
 
 
 def selection_of(spec: FilterSpec | None) -> Selection:
-    if spec is None or spec.kind != "subtree":
+    if spec is None:
         return EVERYTHING
-    return Selection.of_subtree(subtree_children(spec.subtree_xml))
+    if spec.kind == "subtree":
+        return Selection.of_subtree(subtree_children(spec.subtree_xml))
+    return Selection(xpath_top_level(spec.xpath, dict(spec.namespaces)))
+
+
+_TOP_STEP = re.compile(r"\s*/\s*(?P<prefix>[A-Za-z_][\w.-]*):(?P<name>[A-Za-z_][\w.-]*)\s*(?:$|[/\[])")
+
+
+@lru_cache(maxsize=256)
+def _branches(expression: str) -> tuple[str, ...]:
+    """The expression cut at each ``|`` outside predicates, parentheses and string literals."""
+    branches, depth, quote, start = [], 0, "", 0
+    for position, char in enumerate(expression):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            branches.append(expression[start:position])
+            start = position + 1
+    return (*branches, expression[start:])
+
+
+_LEAVES_SUBTREE = re.compile(r"\.\.|::|(?:^|[\[(,=<>!|+*-]|\b(?:and|or|div|mod))\s*/")
+
+
+def _may_leave_its_subtree(branch: str) -> bool:
+    """``..``, an axis, or an absolute path inside a predicate (``[/hw:hardware...]``) can look
+    at other top-level nodes. String literals are blanked first so their text never counts."""
+    body = re.sub(r"'[^']*'|\"[^\"]*\"", "''", branch.strip())
+    return bool(_LEAVES_SUBTREE.search(body, 1))
+
+
+def xpath_top_level(expression: str, namespaces: Mapping[str, str]) -> frozenset[str] | None:
+    """The top-level nodes an XPath filter can select when every branch is an absolute path
+    starting with a named child of the root (``/if:interfaces/...``); None when it may reach
+    anything (``//``, ``*``, functions, relative paths)."""
+    tags = set()
+    for branch in _branches(expression):
+        step = _TOP_STEP.match(branch)
+        if (step is None or branch.lstrip().startswith("//") or step["prefix"] not in namespaces
+                or _may_leave_its_subtree(branch)):
+            return None
+        tags.add(qn(namespaces[step["prefix"]], step["name"]))
+    return frozenset(tags)
 
 
 def apply_filter(data: etree._Element, spec: FilterSpec | None, keys: KeyIndex) -> etree._Element:
