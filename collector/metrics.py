@@ -36,10 +36,6 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
 
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
-
     def cumulative(self) -> list[tuple[str, int]]:
         running, out = 0, []
         for bound, bucket in zip((*map(str, self.bounds), "+Inf"), self.counts):
@@ -112,6 +108,8 @@ class PipelineCollector(Collector):
             "lost_messages": ("message-id gaps not filled in time",
                               [g.message_ids.lost for g in rows]),
             "duplicate_messages": ("messages received twice and dropped", [g.message_ids.duplicates for g in rows]),
+            "reordered_messages": ("messages that arrived after a later one and filled their gap",
+                                   [g.message_ids.reordered for g in rows]),
             "sequence_gaps": ("envelope sequence-number gaps not filled in time",
                               [g.sequence_numbers.lost for g in rows]),
             "late_pieces": ("pieces for a slot already emitted", [reassembly.late[g.generator] for g in rows]),

@@ -23,12 +23,11 @@ from collector.reassembly import PERIODIC, UNKNOWN, Piece, Reassembly, Record
 from mso.udp_notif import Reassembler, SourceAddress
 
 log = logging.getLogger("mso.collector")
-PUSH_EVENTS = ("ietf-yang-push:push-update", "ietf-yang-push:push-change-update")
 STATE_MODULE = "ietf-subscribed-notifications:"
-_REASSEMBLER_EXPIRY = 1.0
+_REASSEMBLER_EXPIRY = 1.0  # seconds between sweeps: nothing partial outlives timeout + this
 _HEADER = struct.Struct("!BBHII")  # draft-ietf-netconf-udp-notif §3.2, the fixed header
 _HEADER_LENGTH = 12
-_VERSION = 1  # seconds between sweeps: nothing partial outlives timeout + this
+_VERSION = 1
 
 
 class Pipeline:
