@@ -25,6 +25,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.rpc
 	$(PY) -m bench.push
+	$(PY) -m bench.decompose
+	$(PY) -m bench.scaling
+	$(PY) -m bench.collector
 
 clean:
 	rm -rf .mso-state .pytest_cache .hypothesis
