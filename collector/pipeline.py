@@ -25,6 +25,7 @@ from mso.udp_notif import Reassembler, SourceAddress
 log = logging.getLogger("mso.collector")
 STATE_MODULE = "ietf-subscribed-notifications:"
 _REASSEMBLER_EXPIRY = 1.0  # seconds between sweeps: nothing partial outlives timeout + this
+MAX_READ_LAG = 5.0  # seconds
 _HEADER = struct.Struct("!BBHII")  # draft-ietf-netconf-udp-notif §3.2, the fixed header
 _HEADER_LENGTH = 12
 _VERSION = 1
@@ -54,6 +55,7 @@ class Pipeline:
         self._clock = clock
         self._wall_clock = wall_clock
         self._next_expiry = clock() + _REASSEMBLER_EXPIRY
+        self._read_up_to = clock()
         self._publishers: dict[int, GeneratorStats] = {}  # publisher id -> its counters, by number
 
     # --- inputs -----------------------------------------------------------------------------
@@ -152,10 +154,19 @@ class Pipeline:
 
     # --- outputs ----------------------------------------------------------------------------
 
+    def drained(self) -> None:
+        """The receiver found its socket empty: everything that arrived until now has been read."""
+        self._read_up_to = self._clock()
+
     def tick(self) -> None:
-        """Deadlines and reorder windows; every second also the partial-message and gap sweeps."""
-        self.emit(self.reassembly.due())
+        """Deadlines and reorder windows; every second also the partial-message and gap sweeps.
+
+        A receiver that is behind may hold a slot's missing piece unread in its socket, so
+        deadlines pass only up to the last time it was caught up, but never lag more than
+        ``MAX_READ_LAG`` behind the clock (a receiver behind for good loses data anyway).
+        """
         now = self._clock()
+        self.emit(self.reassembly.due(max(self._read_up_to, now - MAX_READ_LAG)))
         if now >= self._next_expiry:
             self._next_expiry = now + _REASSEMBLER_EXPIRY
             self.reassembler.expire()

@@ -176,9 +176,15 @@ class Reassembly:
             heapq.heappush(self._deadlines, (deadline, key, piece.subscription_id))
         return []
 
-    def due(self) -> list[Record]:
-        """Records whose time has come: slots past their deadline, changes past the window."""
+    def due(self, read_up_to: float | None = None) -> list[Record]:
+        """Records whose time has come: slots past their deadline, changes past the window.
+
+        ``read_up_to`` is when the receiver last found its socket empty: a missing piece may
+        still be waiting there, unread, so a deadline counts as passed only up to that time.
+        """
         now = self._clock()
+        if read_up_to is not None:
+            now = min(now, read_up_to)
         records = []
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:

@@ -50,9 +50,11 @@ def open_socket(host: str, port: int, receive_buffer: int = RECEIVE_BUFFER) -> s
 
 
 class UdpReceiver:
-    def __init__(self, sock: socket.socket, handle: Handler, errors: Counter[str], *, batch: int = 256) -> None:
+    def __init__(self, sock: socket.socket, handle: Handler, errors: Counter[str], *,
+                 drained: Callable[[], None] | None = None, batch: int = 256) -> None:
         self.sock = sock
         self._handle = handle
+        self._drained = drained  # told each time the socket is found empty
         self._errors = errors  # a datagram whose handling raised counts as "internal-error"
         self._batch = batch
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,6 +78,8 @@ class UdpReceiver:
             try:
                 data, source = receive(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
+                if self._drained is not None:
+                    self._drained()
                 return
             except OSError as error:  # e.g. ICMP port unreachable reported on the socket
                 log.debug("receive-error", extra={"fields": {"error": str(error)}})

@@ -88,7 +88,7 @@ class Collector:
             sock = open_socket(host, port)
         except OSError as error:
             raise StartError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
-        self.receiver = UdpReceiver(sock, self.pipeline.datagram, self.stats.errors)
+        self.receiver = UdpReceiver(sock, self.pipeline.datagram, self.stats.errors, drained=self.pipeline.drained)
         outputs = self.pipeline.outputs.outputs
         if config.jsonl is not None:
             try:

@@ -82,6 +82,18 @@ def test_silent_generator_gives_an_incomplete_record_naming_it_after_the_deadlin
     assert last.time == T0 + 2 and last.missing == ("2",)
 
 
+def test_deadline_waits_while_the_receiver_is_behind(reassembly, clock):
+    """A missing piece may be unread in the socket: no deadline passes beyond the last time the
+    receiver found its socket empty."""
+    reassembly.add(push("1", T0, clock))
+    caught_up = clock.now
+    clock.now += 5
+    assert reassembly.due(read_up_to=caught_up) == []
+    reassembly.add(push("2", T0, clock))
+    (record,) = reassembly.add(push("3", T0, clock))
+    assert record.complete
+
+
 def test_late_piece_after_emission_is_counted_and_dropped(reassembly, clock):
     reassembly.add(push("1", T0, clock))
     clock.now += 2
