@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import asyncssh
 import pytest
 from ncclient import manager
 
@@ -116,3 +117,17 @@ def test_master_restart_reconnects_and_subscribes_again(server_factory, collecto
     assert [i["name"] for i in record["data"]["ietf-interfaces:interfaces"]["interface"]] == ["1/0/2"]
     log = collector.log()
     assert "master-session-lost" in log and log.count("subscription-established") == 2
+
+
+def test_public_key_login(server_factory, collector_factory, tmp_path: Path):
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(tmp_path / "collector_key"))
+    (tmp_path / "authorized_keys").write_bytes(key.export_public_key())
+    master = server_factory(tmp_path / "state", ["--authorized-keys", str(tmp_path / "authorized_keys")])
+    collector = collector_factory(["--netconf", f"127.0.0.1:{master.port}", "--user", "operator",
+                                   "--key", str(tmp_path / "collector_key"),
+                                   "--subscribe", "<interfaces xmlns='urn:ietf:params:xml:ns:yang:ietf-interfaces'>"
+                                                  "<interface><name>1/0/3</name></interface></interfaces>",
+                                   "--period", "10"])
+    (record,) = collector.wait_for(periodic)
+    assert [i["name"] for i in record["data"]["ietf-interfaces:interfaces"]["interface"]] == ["1/0/3"]
