@@ -71,7 +71,11 @@ class EventDecoder:
         if encoding is Encoding.JSON:
             fast = _json_envelope(payload)
             if fast is not None:
-                return self._timed(*fast)
+                name, body, text, sequence_number = fast
+                seconds = self._times.get(text)
+                if seconds is not None:  # the pieces of a slot share their event time
+                    return Event(name, body, seconds, sequence_number)
+                return self._timed(name, body, text, sequence_number)
         try:
             decoded = self._codec.decode(payload, encoding)
         except NotificationDecodeError as error:

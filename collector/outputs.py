@@ -20,6 +20,7 @@ from collector.reassembly import Record
 
 log = logging.getLogger("mso.collector")
 DEFAULT_QUEUE = 10_000
+NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 
 class Output(Protocol):
@@ -86,7 +87,7 @@ class JsonLinesOutput:
             batch = [records.popleft() for _ in range(min(len(records), self.BATCH))]
             if batch:
                 try:
-                    write(b"".join([dumps(record.to_json()) + b"\n" for record in batch]))
+                    write(b"".join([dumps(record.to_json(), option=NEWLINE) for record in batch]))
                     if not records:
                         self._stream.flush()
                 except (OSError, ValueError) as error:  # a closed pipe, a full disk: refuse from now on

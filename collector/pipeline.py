@@ -178,14 +178,19 @@ class Pipeline:
         if not records:
             return
         stats = self.stats
+        by_status, by_subscription = stats.records, stats.records_by_subscription
+        latency, merge_latency, publish = stats.latency.observe, stats.merge_latency.observe, self.outputs.publish
         wall = self._wall_clock()
         for record in records:
-            status = _status(record)
-            stats.records[status] += 1
-            stats.records_by_subscription[record.subscription_id, status] += 1
-            stats.latency.observe(max(0.0, wall - record.time))
-            stats.merge_latency.observe(max(0.0, record.emitted - record.last_arrival))
-            self.outputs.publish(record)
+            if record.kind == PERIODIC:
+                status = "incomplete" if record.missing else "complete"
+            else:
+                status = record.kind
+            by_status[status] += 1
+            by_subscription[record.subscription_id, status] += 1
+            latency(max(0.0, wall - record.time))
+            merge_latency(max(0.0, record.emitted - record.last_arrival))
+            publish(record)
 
     def flush(self) -> None:
         """Emit everything still open (at shutdown)."""
@@ -205,8 +210,3 @@ class Pipeline:
     def segments_pending(self) -> int:
         return self.reassembler.pending
 
-
-def _status(record: Record) -> str:
-    if record.kind == PERIODIC:
-        return "complete" if record.complete else "incomplete"
-    return record.kind

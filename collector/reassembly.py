@@ -81,12 +81,12 @@ class Record:
             "event": self.event,
         }
         if self.kind == PERIODIC:
-            out["complete"] = self.complete
-            out["generators"] = {
-                "expected": list(self.expected),
-                "present": list(self.present),
-                "missing": list(self.missing),
-                "unexpected": list(self.unexpected),
+            out["complete"] = not self.missing
+            out["generators"] = {  # tuples: orjson writes them as arrays
+                "expected": self.expected,
+                "present": self.present,
+                "missing": self.missing,
+                "unexpected": self.unexpected,
             }
             if self.clashes:
                 out["clashes"] = self.clashes
@@ -141,7 +141,7 @@ class Reassembly:
 
     def add(self, piece: Piece) -> list[Record]:
         """Take one piece; return the records it completes (at most one)."""
-        subscription = self._knowledge.get(piece.subscription_id)
+        subscription = self._knowledge.subscriptions.get(piece.subscription_id)
         if subscription is None:
             return [self._pass_through(piece, UNKNOWN)]
         policy = subscription.policy_at(piece.event_time)
