@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
-from mso.namespaces import YANG_PATCH, YANG_PUSH, qn
+from mso.namespaces import YANG_PUSH, qn
 from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
 from mso.schema import Schema
 from mso.tree_diff import Change, changed_paths
@@ -88,16 +88,17 @@ def push_change_update(
     """RFC 8641 ``push-change-update`` carrying an RFC 8072 yang-patch with one edit per change."""
     event = etree.Element(qn(YANG_PUSH, "push-change-update"), nsmap={None: YANG_PUSH})
     etree.SubElement(event, qn(YANG_PUSH, "id")).text = str(subscription_id)
-    patch = etree.SubElement(etree.SubElement(event, qn(YANG_PUSH, "datastore-changes")),
-                             qn(YANG_PATCH, "yang-patch"), nsmap={None: YANG_PATCH})
-    etree.SubElement(patch, qn(YANG_PATCH, "patch-id")).text = patch_id
+    # datastore-changes "uses ypatch:yang-patch": a grouping's nodes take the namespace of the
+    # module that uses it, so the whole patch is in ietf-yang-push's (RFC 8641 §4.2 examples)
+    patch = etree.SubElement(etree.SubElement(event, qn(YANG_PUSH, "datastore-changes")), qn(YANG_PUSH, "yang-patch"))
+    etree.SubElement(patch, qn(YANG_PUSH, "patch-id")).text = patch_id
     for number, change in enumerate(changes, 1):
-        edit = etree.SubElement(patch, qn(YANG_PATCH, "edit"))
-        etree.SubElement(edit, qn(YANG_PATCH, "edit-id")).text = f"edit-{number}"
-        etree.SubElement(edit, qn(YANG_PATCH, "operation")).text = change.operation
-        etree.SubElement(edit, qn(YANG_PATCH, "target")).text = restconf_target(change.path, change.namespaces, module_of)
+        edit = etree.SubElement(patch, qn(YANG_PUSH, "edit"))
+        etree.SubElement(edit, qn(YANG_PUSH, "edit-id")).text = f"edit-{number}"
+        etree.SubElement(edit, qn(YANG_PUSH, "operation")).text = change.operation
+        etree.SubElement(edit, qn(YANG_PUSH, "target")).text = restconf_target(change.path, change.namespaces, module_of)
         if change.value is not None:
-            etree.SubElement(edit, qn(YANG_PATCH, "value")).append(copy.deepcopy(change.value))
+            etree.SubElement(edit, qn(YANG_PUSH, "value")).append(copy.deepcopy(change.value))
     return _with_publisher(event, publisher_id)
 
 

@@ -10,7 +10,7 @@ from lxml import etree
 from ncclient import manager
 from ncclient.xml_ import to_ele
 
-from mso.namespaces import INTERFACES, MSO, NETCONF_BASE, NOTIFICATION, SUBSCRIBED_NOTIFICATIONS, YANG_PATCH, YANG_PUSH, qn
+from mso.namespaces import INTERFACES, MSO, NETCONF_BASE, NOTIFICATION, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.netconf_client import NetconfClient
 from mso.rpc_error import RpcError
 from tests.conftest import ServerProcess, run
@@ -170,13 +170,13 @@ def test_on_change_on_running_with_dampening(server: ServerProcess):
         assert sync is not None
         await client.rpc(edit.format("first"))
         first = await next_event(client, "push-change-update")
-        assert [e.text for e in first.iter(qn(YANG_PATCH, "operation"))] == ["create"]
-        targets = [e.text for e in first.iter(qn(YANG_PATCH, "target"))]
+        assert [e.text for e in first.iter(qn(YANG_PUSH, "operation"))] == ["create"]
+        targets = [e.text for e in first.iter(qn(YANG_PUSH, "target"))]
         assert targets == ["/ietf-interfaces:interfaces"]  # running was empty: the container is new
         for text in ("second", "third", "fourth"):  # within the 500 ms dampening: one update
             await client.rpc(edit.format(text))
         second = await next_event(client, "push-change-update")
-        assert [e.text for e in second.iter(qn(YANG_PATCH, "operation"))] == ["replace"]
+        assert [e.text for e in second.iter(qn(YANG_PUSH, "operation"))] == ["replace"]
         assert second.findtext(f".//{{{INTERFACES}}}description") == "fourth"
         await client.close()
 
@@ -341,8 +341,8 @@ def test_on_change_of_operational_state_sees_a_new_session(server: ServerProcess
         await watcher.rpc(establish("ds:operational", on_change=on_change, subtree=sessions))
         newcomer = await connect(server)
         update = await next_event(watcher, "push-change-update", timeout=10)
-        assert "create" in [e.text for e in update.iter(qn(YANG_PATCH, "operation"))]
-        targets = [e.text for e in update.iter(qn(YANG_PATCH, "target"))]
+        assert "create" in [e.text for e in update.iter(qn(YANG_PUSH, "operation"))]
+        targets = [e.text for e in update.iter(qn(YANG_PUSH, "target"))]
         assert any(t.startswith("/ietf-netconf-monitoring:netconf-state/sessions/session=") for t in targets)
         await newcomer.close()
         await watcher.close()

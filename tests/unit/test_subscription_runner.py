@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from lxml import etree
 
-from mso.namespaces import INTERFACES, YANG_PATCH, YANG_PUSH
+from mso.namespaces import INTERFACES, YANG_PUSH
 from mso.subscription_model import OnChange, Periodic, SubscriptionSpec
 from mso.subscription_runner import OnChangeJob, PeriodicJob, SharedSampler, push_change_update, restconf_target
 from mso.tree_diff import changed_paths
@@ -141,7 +141,7 @@ def test_on_change_dampening_coalesces_changes_into_one_update():
     assert kinds == ["push-update", "push-change-update", "push-change-update"]  # sync, first change, the rest
     last = recorder.events[-1][0]
     assert last.findtext(f".//{{{INTERFACES}}}description") == "d"
-    assert [t.text for t in last.iter(f"{{{YANG_PATCH}}}target")] == [
+    assert [t.text for t in last.iter(f"{{{YANG_PUSH}}}target")] == [
         "/ietf-interfaces:interfaces/interface=1%2F0%2F1/description"]
 
 
@@ -168,6 +168,28 @@ def test_push_change_update_numbers_edits():
                              "<interface><name>b</name></interface></interfaces></data>")
     changes = changed_paths(before, after, KEYS, frozenset(), prefix_of=lambda ns: "if")
     event = push_change_update(3, "patch-7", changes, IF_MODULE)
-    assert event.findtext(f".//{{{YANG_PATCH}}}patch-id") == "patch-7"
-    assert [e.text for e in event.iter(f"{{{YANG_PATCH}}}edit-id")] == ["edit-1", "edit-2"]
-    assert [e.text for e in event.iter(f"{{{YANG_PATCH}}}operation")] == ["create", "create"]
+    assert event.findtext(f".//{{{YANG_PUSH}}}patch-id") == "patch-7"
+    assert [e.text for e in event.iter(f"{{{YANG_PUSH}}}edit-id")] == ["edit-1", "edit-2"]
+    assert [e.text for e in event.iter(f"{{{YANG_PUSH}}}operation")] == ["create", "create"]
+
+
+def test_push_change_update_is_valid_yang_push_in_every_encoding():
+    """The yang-patch of datastore-changes is in ietf-yang-push's namespace (a used grouping), so
+    the schema-aware JSON/CBOR encoders accept it and the collector can read it back."""
+    from mso.notification_encoding import EnvelopeCodec
+    from mso.schema import Schema
+    from mso.subscription_model import Encoding
+
+    before = etree.fromstring(f'<data><interfaces xmlns="{INTERFACES}"/></data>')
+    after = etree.fromstring(f'<data><interfaces xmlns="{INTERFACES}"><interface><name>a</name>'
+                             "<description>up</description></interface></interfaces></data>")
+    changes = changed_paths(before, after, KEYS, frozenset(), prefix_of=lambda ns: "if")
+    event = push_change_update(3, "patch-1", changes, IF_MODULE)
+    codec = EnvelopeCodec(Schema.load(), hostname="test")
+
+    for encoding in Encoding:
+        payload = codec.encode(event, event_time="2026-11-22T00:00:00Z", sequence_number=1, encoding=encoding)
+        decoded = codec.decode(payload, encoding)
+        edit = decoded.body["datastore-changes"]["yang-patch"]["edit"][0]
+        assert (decoded.event, edit["operation"], edit["target"]) == (
+            "ietf-yang-push:push-change-update", "create", "/ietf-interfaces:interfaces/interface=a")
