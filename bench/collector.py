@@ -399,14 +399,19 @@ def bare_count(port: int, probe: socket.socket) -> int:
     return int(probe.recv(64))
 
 
-def climb_bare(kind: str, start: float, step: float, factor: float) -> Ladder:
-    """The same datagrams into a loop that only counts them; rates in messages/s."""
+def start_bare(kind: str) -> tuple[Process, int, SenderControl, socket.socket]:
+    """The bare counting loop, a sender aimed at it, and a probe socket to ask it for its count."""
     bare = spawn(["bench.collector", "bare"], stdout=subprocess.PIPE, text=True)
     assert bare.popen.stdout is not None
     port = int(bare.popen.stdout.readline())
-    sender = SenderControl(kind, 1, port)
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
+    return bare, port, SenderControl(kind, 1, port), probe
+
+
+def climb_bare(kind: str, start: float, step: float, factor: float) -> Ladder:
+    """The same datagrams into a loop that only counts them; rates in messages/s."""
+    bare, port, sender, probe = start_bare(kind)
     segments = len(template(kind, 0, 1).datagrams)
     try:
         best = None
@@ -465,12 +470,7 @@ def drain_collector(kind: str, publishers: int, workdir: Path) -> float:
 
 def drain_bare(kind: str) -> float:
     """The same for the bare loop: its answer to a probe queued behind the backlog times it."""
-    bare = spawn(["bench.collector", "bare"], stdout=subprocess.PIPE, text=True)
-    assert bare.popen.stdout is not None
-    port = int(bare.popen.stdout.readline())
-    sender = SenderControl(kind, 1, port)
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
+    bare, port, sender, probe = start_bare(kind)
     segments = len(template(kind, 0, 1).datagrams)
     try:
         counted = bare_count(port, probe)
