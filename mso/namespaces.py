@@ -15,6 +15,7 @@ HARDWARE = "urn:ietf:params:xml:ns:yang:ietf-hardware"
 IANA_HARDWARE = "urn:ietf:params:xml:ns:yang:iana-hardware"
 IANA_IF_TYPE = "urn:ietf:params:xml:ns:yang:iana-if-type"
 NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+UDP_NOTIF_TRANSPORT = "urn:ietf:params:xml:ns:yang:ietf-udp-notif-transport"  # defines encode-cbor
 DISTRIBUTED_EXPORT = "urn:mso:yang:mso-distributed-export"  # mso's own module
 
 BASE_1_0 = "urn:ietf:params:netconf:base:1.0"

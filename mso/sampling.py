@@ -16,10 +16,10 @@ from functools import lru_cache
 from lxml import etree
 
 from mso.device_sim import DeviceSimulator
-from mso.filters import KeyIndex, selected_keys, subtree_filter, xpath_filter
+from mso.filters import FilterError, KeyIndex, selected_keys, subtree_filter, xpath_filter
 from mso.namespaces import HARDWARE, INTERFACES, qn
 from mso.subscription_model import FilterSpec
-from mso.xml_parsing import parse_xml
+from mso.xml_parsing import MalformedXML, parse_xml
 
 HARDWARE_TOP = qn(HARDWARE, "hardware")
 INTERFACES_TOP = qn(INTERFACES, "interfaces")
@@ -58,7 +58,10 @@ EVERYTHING = Selection()
 @lru_cache(maxsize=256)
 def subtree_children(subtree_xml: bytes) -> tuple[etree._Element, ...]:
     """The filter nodes of a subtree ``FilterSpec`` (parsed once per distinct filter)."""
-    return tuple(parse_xml(b"<filter>" + subtree_xml + b"</filter>"))
+    try:
+        return tuple(parse_xml(b"<filter>" + subtree_xml + b"</filter>"))
+    except MalformedXML as error:
+        raise FilterError(f"subtree filter is not well-formed XML: {error}") from error
 
 
 def selection_of(spec: FilterSpec | None) -> Selection:

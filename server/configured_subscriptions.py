@@ -35,7 +35,7 @@ from mso.subscription_model import (
 SN = ns.SUBSCRIBED_NOTIFICATIONS
 YP = ns.YANG_PUSH
 SNR = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notif-receivers"
-UNT = "urn:ietf:params:xml:ns:yang:ietf-udp-notif-transport"
+UNT = ns.UDP_NOTIF_TRANSPORT
 
 _ENCODINGS = {
     (SN, "encode-xml"): Encoding.XML,

@@ -44,8 +44,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from mso.filters import FilterError, KeyIndex, _Token, _tokens, compile_xpath
+from mso.sampling import subtree_children
 from mso.subscription_model import FilterSpec
-from mso.xml_parsing import MalformedXML, parse_xml
 from server.resource_location import MASTER, Resource, ResourceLocationTable
 
 ListPath = tuple[str, ...]
@@ -193,13 +193,6 @@ def _reach(selection: FilterSpec | None, table: ResourceLocationTable, keys: Key
 # --------------------------------------------------------------------------------------
 
 
-def _filter_children(subtree_xml: bytes) -> tuple[etree._Element, ...]:
-    try:
-        return tuple(parse_xml(b"<filter>" + subtree_xml + b"</filter>"))
-    except MalformedXML as error:
-        raise FilterError(f"subtree filter is not well-formed XML: {error}") from error
-
-
 @functools.lru_cache(maxsize=256)
 def _subtree_plan(subtree_xml: bytes, shape: tuple[tuple[ListPath, tuple[str, ...] | None], ...]) -> _Reach:
     """A subtree filter's reach with keys not yet checked against the table.
@@ -209,7 +202,7 @@ def _subtree_plan(subtree_xml: bytes, shape: tuple[tuple[ListPath, tuple[str, ..
     :meth:`_Reach.resolved` copies and never change the cached one.
     """
     keys = {list_path: key_tags for list_path, key_tags in shape if key_tags is not None}
-    return _subtree_reach(_filter_children(subtree_xml), _trie(list_path for list_path, _ in shape), keys)
+    return _subtree_reach(subtree_children(subtree_xml), _trie(list_path for list_path, _ in shape), keys)
 
 
 def _subtree_reach(filter_nodes: Iterable[etree._Element], node: _Node, keys: KeyIndex) -> _Reach:

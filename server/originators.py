@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from mso import control_channel as cc
-from mso.namespaces import DISTRIBUTED_EXPORT, SUBSCRIBED_NOTIFICATIONS, qn
+from mso.namespaces import DISTRIBUTED_EXPORT, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT, qn
 from mso.sampling import INTERFACE_LIST
 from mso.subscription_model import Encoding, FilterSpec, SubscriptionSpec
 from mso.xml_parsing import parse_xml
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("mso.originators")
 DX = DISTRIBUTED_EXPORT
 MASTER_CAPABILITY = cc.Capability(tuple(Encoding), 1, True)
-UDP_NOTIF_TRANSPORT = "urn:ietf:params:xml:ns:yang:ietf-udp-notif-transport"  # where encode-cbor is defined
 _STEP = re.compile(r"/(?P<prefix>[A-Za-z_][\w.-]*):(?P<name>[A-Za-z_][\w.-]*)(?P<predicate>\[[^\]]*\])?")
 _KEY_PREDICATE = re.compile(r"\[(?P<prefix>[A-Za-z_][\w.-]*):(?P<name>[A-Za-z_][\w.-]*)\s*=\s*'(?P<value>[^']*)'\]")
 

@@ -17,7 +17,8 @@ from ipaddress import ip_address
 from lxml import etree
 
 from mso.filters import FilterError, compile_xpath, subtree_filter
-from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso.namespaces import (DATASTORES, DISTRIBUTED_EXPORT, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT,
+                            YANG_PUSH, qn)
 from mso.rpc_error import RpcError, info_element
 from mso.subscription_model import Encoding, FilterSpec, OnChange, Periodic, Receiver, SubscriptionSpec
 
@@ -280,7 +281,6 @@ def merge_modify(current: SubscriptionSpec, request: SubscriptionSpec, params: C
 
 
 AGENT_RECEIVER = qn(DISTRIBUTED_EXPORT, "agent-receiver")
-UDP_NOTIF_TRANSPORT = "urn:ietf:params:xml:ns:yang:ietf-udp-notif-transport"
 
 
 @dataclass(frozen=True)
