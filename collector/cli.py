@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
 from collector.knowledge import KnowledgeError, parse_time
 from collector.master_channel import FilterError, MasterConfig, MasterError, SubscribeRequest
 from collector.service import Collector, CollectorConfig, StartError
+from mso.cli import until_stopped
 from mso.cli_args import CliError, host_port, positive_int
 from mso.schema import SchemaError
 
@@ -117,11 +117,7 @@ async def _collect(config: CollectorConfig) -> None:
         assert collector.receiver is not None
         host, port = collector.receiver.address
         print(f"mso collector: listening on {host}:{port}", file=sys.stderr, flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
     finally:
         await collector.close()
 

@@ -6,6 +6,8 @@ package never imports the programs it launches. Each entry point names a module 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 from importlib.metadata import entry_points
 
@@ -23,6 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="structured log lines on stderr at this level and above (default info)")
         sub.set_defaults(run=module.run)
     return parser
+
+
+async def until_stopped() -> None:
+    """Return when the process is asked to stop (SIGINT or SIGTERM), so a long-running
+    subcommand can close its sockets and children in order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

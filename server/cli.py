@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import logging
 import resource
-import signal
 import sys
 from pathlib import Path
 
+from mso.cli import until_stopped
 from mso.cli_args import CliError, host_port, non_negative_int, positive_int, positive_seconds, user_password
 from mso.subscription_model import Encoding, Receiver
 from mso.schema import SchemaError
@@ -94,11 +94,7 @@ async def _serve(config: ServerConfig) -> None:
     agents = f"{config.agent_host}:{master.originators.registry.port}"
     print(f"mso server: listening on {config.host}:{master.port} (agents at {agents}, state dir {config.state_dir})",
           flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     log.info("shutdown")
     await master.close()
 
