@@ -21,6 +21,7 @@ from lxml import etree
 from agents.card_data import CardData, ResourceError
 from mso import control_channel as cc
 from mso.filters import FilterError
+from mso.namespaces import NETCONF_BASE, qn
 from mso.notification_encoding import EnvelopeCodec
 from mso.sampling import apply_filter, selection_of
 from mso.schema import Schema
@@ -29,7 +30,7 @@ from mso.subscription_runner import Job, JobFactory, SharedSampler
 from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 
 log = logging.getLogger("mso.agent")
-DATA = "{urn:ietf:params:xml:ns:netconf:base:1.0}data"
+DATA = qn(NETCONF_BASE, "data")
 
 
 class RegistrationRefused(Exception):

@@ -10,17 +10,18 @@ import sys
 from agents.agent import Agent, AgentConfig, RegistrationRefused
 from mso import control_channel as cc
 from mso.cli_args import host_port, positive_int
+from mso.generators import FIRST_AGENT_ID, LAST_PUBLISHER_ID, MASTER_GENERATOR, is_agent_id
 from mso.schema import Schema, SchemaError
 from mso.subscription_model import Encoding
 
 HELP = "run a line-card agent: registers with the Master and pushes its card's share of each subscription"
-MAX_GENERATOR_ID = 2**32 - 1  # a generator id is a UDP-notif publisher id
 
 
 def _generator_id(text: str) -> int:
     value = positive_int(text)
-    if not 2 <= value <= MAX_GENERATOR_ID:
-        raise argparse.ArgumentTypeError(f"a line card's generator id is 2..{MAX_GENERATOR_ID} (1 is the Master)")
+    if not is_agent_id(value):
+        raise argparse.ArgumentTypeError(f"a line card's generator id is {FIRST_AGENT_ID}..{LAST_PUBLISHER_ID} "
+                                         f"({MASTER_GENERATOR} is the Master)")
     return value
 
 

@@ -45,7 +45,8 @@ from lxml import etree
 
 from collector.receiver import open_socket
 from mso.namespaces import INTERFACES, NETCONF_BASE
-from mso.notification_encoding import NOTIF_ENVELOPE, format_event_time
+from mso.date_and_time import format_epoch
+from mso.namespaces import NOTIF_ENVELOPE
 from mso.subscription_runner import push_update
 from mso.udp_notif import MediaType, encode_message
 
@@ -53,7 +54,7 @@ PERIOD_CS = 1  # the smallest period: slots 10 ms apart in event time
 SUBSCRIPTIONS = 100
 IN_FLIGHT = (0.03, 0.1)  # when the sender stops, at most 3% of a step or 0.1 s of traffic unhandled
 BARE_KEPT_UP = 0.05  # seconds the bare loop may take to answer a probe sent when the sender stops
-STAMP_LENGTH = len(format_event_time(0.0))
+STAMP_LENGTH = len(format_epoch(0.0))
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 _MESSAGE_ID = struct.Struct("!I")
@@ -111,7 +112,7 @@ class Template:
 
 def template(kind: str, subscription_id: int, publisher_id: int) -> Template:
     build, media_type, segment = KINDS[kind]
-    marker = format_event_time(0.0)
+    marker = format_epoch(0.0)
     payload = build(subscription_id, publisher_id, marker)
     datagrams = [bytearray(d) for d in encode_message(payload, publisher_id=publisher_id, message_id=0,
                                                       media_type=media_type, max_segment_size=segment)]
@@ -138,7 +139,7 @@ class Sender:
 
     def announce(self) -> None:
         """subscription-started for every subscription, from the Master (publisher 1)."""
-        stamp = format_event_time(self.base)
+        stamp = format_epoch(self.base)
         for s in range(SUBSCRIPTIONS):
             (datagram,) = encode_message(started_payload(s, self.publishers, stamp), publisher_id=1,
                                          message_id=self._next_id(1), media_type=MediaType.JSON)
@@ -164,7 +165,7 @@ class Sender:
             tick, within = divmod(n, per_tick)
             subscription, publisher_index = divmod(within, self.publishers)
             if tick != stamp_tick:
-                stamp_tick, stamp = tick, format_event_time(self.base + tick * period).encode()
+                stamp_tick, stamp = tick, format_epoch(self.base + tick * period).encode()
             message = self.templates[subscription][publisher_index]
             first = message.datagrams[0]
             first[message.stamp_at:message.stamp_at + STAMP_LENGTH] = stamp
@@ -538,8 +539,8 @@ def latency_run(rate: float, seconds: float, workdir: Path) -> list[float]:
         sender.stop()
         collector.stop()
     assert result is not None
-    return [(arrivals[s, format_event_time(t)] - sent) * 1000 for s, t, sent in result["slots"]
-            if (s, format_event_time(t)) in arrivals]
+    return [(arrivals[s, format_epoch(t)] - sent) * 1000 for s, t, sent in result["slots"]
+            if (s, format_epoch(t)) in arrivals]
 
 
 def label(kind: str, publishers: int) -> str:

@@ -29,7 +29,8 @@ from mso.schema import Schema
 from mso.subscription_model import FilterSpec
 from mso.xml_parsing import parse_xml
 from server.decompose import decompose
-from server.resource_location import MASTER, ResourceLocationTable
+from mso.generators import MASTER_GENERATOR
+from server.resource_location import ResourceLocationTable
 
 IF_LIST = (qn(INTERFACES, "interfaces"), qn(INTERFACES, "interface"))
 HW_LIST = (qn(HARDWARE, "hardware"), qn(HARDWARE, "component"))
@@ -72,7 +73,7 @@ def build_table() -> ResourceLocationTable:
     table = ResourceLocationTable()
     for slot in [0, *CARD_SLOTS]:
         card = DeviceSimulator([CardSpec(slot, PORTS)], boot_time=0.0)
-        owner = MASTER if slot == 0 else str(slot)
+        owner = MASTER_GENERATOR if slot == 0 else str(slot)
         table.assign(owner, [(IF_LIST, (name,)) for name in card.interface_names()])
         table.assign(owner, [(HW_LIST, (name,)) for name in card.component_names()])
     return table

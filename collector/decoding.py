@@ -17,6 +17,7 @@ import orjson
 from lxml import etree
 
 from collector.knowledge import KnowledgeError, parse_time
+from mso.generators import MASTER_GENERATOR
 from mso.namespaces import NOTIFICATION, qn
 from mso.notification_encoding import ENVELOPE_MEMBER, EnvelopeCodec, NotificationDecodeError
 from mso.subscription_model import Encoding
@@ -25,7 +26,6 @@ from mso.yang_json import YangJson, YangJsonError
 
 ENCODINGS = {MediaType.JSON: Encoding.JSON, MediaType.XML: Encoding.XML, MediaType.CBOR: Encoding.CBOR}
 PUBLISHER_MEMBER = "ietf-distributed-notif:message-publisher-id"
-MASTER_GENERATOR = "1"  # DESIGN: the Master is generator 1; its NETCONF pushes may not say so
 _EVENT_TIME = qn(NOTIFICATION, "eventTime")
 _LABEL_END = re.compile(r"[:,{'\"0-9]")
 _TIME_CACHE_SIZE = 4096

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+
+from mso.date_and_time import parse_epoch
 
 GENERATOR_LEAVES = ("message-generator-id", "message-publisher-id", "message-publisher-ids")
 STARTED, MODIFIED = "subscription-started", "subscription-modified"
@@ -191,12 +192,9 @@ def _anchor(periodic: Mapping) -> float:
 def parse_time(text: str) -> float:
     """RFC 3339 date-and-time -> epoch seconds; KnowledgeError when it is not one."""
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_epoch(text)
     except ValueError:
-        raise KnowledgeError(f"{text!r} is not a date-and-time") from None
-    if moment.tzinfo is None:
-        raise KnowledgeError(f"{text!r} has no time zone")
-    return moment.timestamp()
+        raise KnowledgeError(f"{text!r} is not a date-and-time with a time zone") from None
 
 
 def generator_list(generators: Iterable[str]) -> list[str]:

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncssh
 from lxml import etree
 
-from collector.decoding import MASTER_GENERATOR
 from collector.knowledge import GENERATOR_LEAVES, Policy, parse_time
 from collector.pipeline import Pipeline
-from mso.namespaces import DATASTORES, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, YANG_PUSH, qn
+from mso.filters import xpath_prefixes
+from mso.generators import MASTER_GENERATOR
+from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, YANG_PUSH, qn
 from mso.netconf_client import NetconfClient, NetconfClientError
 from mso.rpc_error import RpcError
 from mso.xml_parsing import MalformedXML, parse_xml
@@ -32,11 +32,9 @@ from mso.yang_json import YangJson, YangJsonError
 
 log = logging.getLogger("mso.collector")
 SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
-DISTRIBUTED_EXPORT = "urn:mso:yang:mso-distributed-export"
 _SUBSCRIPTIONS = f'<subscriptions xmlns="{SN}"/>'
 _EXPORT_MODULE = (f'<yang-library xmlns="{YANG_LIBRARY}"><module-set><module>'
                   f"<namespace>{DISTRIBUTED_EXPORT}</namespace></module></module-set></yang-library>")
-_PREFIX = re.compile(r"'[^']*'|\"[^\"]*\"|([A-Za-z_][\w.-]*):(?!:)")
 _REFRESH_INTERVAL = 1.0
 _RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0)
 
@@ -72,7 +70,7 @@ class MasterConfig:
 
 def xpath_namespaces(xpath: str, namespaces: dict[str, str]) -> dict[str, str]:
     """The prefixes an XPath uses, bound to their namespaces; FilterError for an unknown one."""
-    used = {match.group(1) for match in _PREFIX.finditer(xpath) if match.group(1)}
+    used = xpath_prefixes(xpath)
     unknown = sorted(used - namespaces.keys())
     if unknown:
         raise FilterError(f"unknown prefix {unknown[0]!r} in {xpath!r}: use a YANG module name or prefix")

@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterable
 
 from lxml import etree
 
-from collector.decoding import MASTER_GENERATOR, Event, EventDecoder, generator_of
+from collector.decoding import Event, EventDecoder, generator_of
 from collector.knowledge import Knowledge, KnowledgeError
 from collector.metrics import GeneratorStats, Stats
 from collector.outputs import Outputs
 from collector.reassembly import PERIODIC, UNKNOWN, Piece, Reassembly, Record
+from mso.generators import MASTER_GENERATOR
 from mso.udp_notif import Reassembler, SourceAddress
 
 log = logging.getLogger("mso.collector")

@@ -30,7 +30,7 @@ from itertools import count
 
 from collector.knowledge import Knowledge, generator_list
 from collector.merge import Merger
-from mso.notification_encoding import format_event_time
+from mso.date_and_time import format_epoch
 
 PUSH_UPDATE = "ietf-yang-push:push-update"
 PUSH_CHANGE_UPDATE = "ietf-yang-push:push-change-update"
@@ -298,7 +298,7 @@ def _remember(closed: dict[int, None], key: int) -> None:
 @lru_cache(maxsize=4096)
 def _format_time(seconds: float) -> str:
     """Records of one tick share their time: format it once (strftime is not cheap)."""
-    return format_event_time(seconds)
+    return format_epoch(seconds)
 
 
 def _content(event: str, body: dict) -> dict:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Union
 
 import orjson
 
+from mso.date_and_time import format_datetime, parse_datetime
 from mso.subscription_model import Encoding, FilterSpec, OnChange, Periodic, Receiver, SubscriptionSpec
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a get-reply of a large card fits; a garbage length does not
@@ -167,11 +168,11 @@ def _resources_in(raw: Any) -> tuple[Resource, ...]:
 
 
 def _time_out(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+    return None if moment is None else format_datetime(moment)
 
 
 def _time_in(raw: str | None) -> datetime | None:
-    return None if raw is None else datetime.fromisoformat(raw)
+    return None if raw is None else parse_datetime(raw)
 
 
 def _filter_out(spec: FilterSpec | None) -> dict | None:

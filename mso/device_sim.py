@@ -21,13 +21,13 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 
 from lxml import etree
 
-from mso.xml_parsing import parse_xml
+from mso.date_and_time import format_epoch
 from mso.namespaces import HARDWARE, IANA_HARDWARE, IANA_IF_TYPE, INTERFACES, qn
+from mso.xml_parsing import parse_xml
 
 REQUIRED_FEATURES: dict[str, tuple[str, ...]] = {"ietf-hardware": ("hardware-sensor",)}
 """YANG features a schema context must enable for this module's data to validate."""
@@ -93,7 +93,7 @@ def _date_and_time(epoch: float) -> str:
 
     Cached because interface last-change times repeat from one sample to the next.
     """
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_epoch(epoch)
 
 
 def _unit(key: int, index: int) -> float:

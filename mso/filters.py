@@ -383,13 +383,18 @@ def _rooted_at_data(expression: str) -> str:
     return "".join(rewritten)
 
 
+def xpath_prefixes(expression: str) -> set[str]:
+    """The prefixes an XPath expression (or a value that holds one: an identityref, an
+    instance-identifier) uses on its names; string literals and axes do not count."""
+    return {token.text.lstrip("$").split(":", 1)[0] for token in _tokens(expression)
+            if token.kind in {"name", "variable"} and ":" in token.text}
+
+
 def _check_prefixes(expression: str, namespaces: Mapping[str, str]) -> None:
     """Reject names whose prefix has no namespace (lxml would only notice on evaluation)."""
-    for token in _tokens(expression):
-        if token.kind in {"name", "variable"} and ":" in token.text:
-            prefix = token.text.lstrip("$").split(":", 1)[0]
-            if prefix not in namespaces:
-                raise FilterError(f"XPath prefix {prefix!r} is not bound to a namespace")
+    for prefix in sorted(xpath_prefixes(expression)):
+        if prefix not in namespaces:
+            raise FilterError(f"XPath prefix {prefix!r} is not bound to a namespace")
 
 
 @dataclass(frozen=True)

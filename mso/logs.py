@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
+
+from mso.date_and_time import format_epoch
 
 
 def _quote(value: object) -> str:
@@ -20,7 +21,7 @@ def _quote(value: object) -> str:
 
 class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        stamp = format_epoch(record.created, digits=3)
         parts = [f"ts={stamp}", f"level={record.levelname.lower()}", f"logger={record.name}",
                  f"event={_quote(record.getMessage())}"]
         parts += [f"{key}={_quote(value)}" for key, value in getattr(record, "fields", {}).items()]

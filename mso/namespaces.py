@@ -16,6 +16,10 @@ IANA_HARDWARE = "urn:ietf:params:xml:ns:yang:iana-hardware"
 IANA_IF_TYPE = "urn:ietf:params:xml:ns:yang:iana-if-type"
 NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
 UDP_NOTIF_TRANSPORT = "urn:ietf:params:xml:ns:yang:ietf-udp-notif-transport"  # defines encode-cbor
+SUBSCRIBED_NOTIF_RECEIVERS = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notif-receivers"
+DISTRIBUTED_NOTIF = "urn:ietf:params:xml:ns:yang:ietf-distributed-notif"
+NOTIF_ENVELOPE = "urn:ietf:params:xml:ns:yang:ietf-yp-notification"
+NETCONF_NOTIFICATIONS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"  # RFC 6470
 DISTRIBUTED_EXPORT = "urn:mso:yang:mso-distributed-export"  # mso's own module
 
 BASE_1_0 = "urn:ietf:params:netconf:base:1.0"

@@ -29,7 +29,6 @@ Decoding also accepts the RFC 5277 shape that publishers without the envelope se
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
@@ -44,7 +43,6 @@ from mso.subscription_model import Encoding
 from mso.xml_parsing import MalformedXML, parse_xml
 from mso.yang_json import YangJson, YangJsonError
 
-NOTIF_ENVELOPE = "urn:ietf:params:xml:ns:yang:ietf-yp-notification"
 ENVELOPE_MEMBER = "ietf-yp-notification:envelope"
 RFC5277_MEMBER = "ietf-notification:notification"  # the JSON name draft-ietf-netconf-udp-notif uses
 _COUNTER32_MAX = 2**32 - 1
@@ -67,12 +65,6 @@ class DecodedNotification:
     event: str  # "ietf-yang-push:push-update", "ietf-subscribed-notifications:subscription-started", ...
     subscription_id: int | None  # the event's <id>, when it has one
     body: dict  # the event's content as RFC 7951 JSON, whatever the encoding on the wire
-
-
-def format_event_time(epoch: float) -> str:
-    """RFC 3339 UTC with microseconds: 2026-11-22T02:26:35.211903Z."""
-    seconds, micros = divmod(round(epoch * 1_000_000), 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
 
 
 def xml_notification(event: etree._Element, event_time: str) -> bytes:
@@ -106,7 +98,7 @@ class EnvelopeCodec:
         return cbor2.dumps(self._tree(self._yang.event_to_cbor(event), event_time, sequence_number))
 
     def _xml(self, event: etree._Element, event_time: str, sequence_number: int) -> bytes:
-        header = f'<envelope xmlns="{NOTIF_ENVELOPE}"><event-time>{escape(event_time)}</event-time>'
+        header = f'<envelope xmlns="{ns.NOTIF_ENVELOPE}"><event-time>{escape(event_time)}</event-time>'
         if self._hostname is not None:
             header += f"<hostname>{escape(self._hostname)}</hostname>"
         header += f"<sequence-number>{sequence_number}</sequence-number><contents>"
@@ -140,13 +132,13 @@ class EnvelopeCodec:
             root = parse_xml(payload)
         except MalformedXML:
             raise NotificationDecodeError("not well-formed XML") from None
-        if root.tag == f"{{{NOTIF_ENVELOPE}}}envelope":
+        if root.tag == f"{{{ns.NOTIF_ENVELOPE}}}envelope":
             header = {c.tag: c for c in root if isinstance(c.tag, str)}
-            contents = header.get(f"{{{NOTIF_ENVELOPE}}}contents")
+            contents = header.get(f"{{{ns.NOTIF_ENVELOPE}}}contents")
             events = [] if contents is None else [c for c in contents if isinstance(c.tag, str)]
-            time_element = header.get(f"{{{NOTIF_ENVELOPE}}}event-time")
-            sequence = header.get(f"{{{NOTIF_ENVELOPE}}}sequence-number")
-            hostname = header.get(f"{{{NOTIF_ENVELOPE}}}hostname")
+            time_element = header.get(f"{{{ns.NOTIF_ENVELOPE}}}event-time")
+            sequence = header.get(f"{{{ns.NOTIF_ENVELOPE}}}sequence-number")
+            hostname = header.get(f"{{{ns.NOTIF_ENVELOPE}}}hostname")
             fields = (
                 None if time_element is None else time_element.text,
                 None if sequence is None else _counter32(sequence.text),

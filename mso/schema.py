@@ -28,7 +28,7 @@ from libyang.util import c2str, ly_array_iter
 from lxml import etree
 
 from mso import namespaces as ns
-from mso.tree_diff import path_steps
+from mso.instance_path import path_steps
 
 # Every module the server implements, with the features it enables. All other features stay
 # disabled: `replay` (RFC 8639) and the RFC 6241 capabilities we do not serve are left out on

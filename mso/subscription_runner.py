@@ -13,22 +13,20 @@ from __future__ import annotations
 import asyncio
 import copy
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from itertools import count
 from typing import Protocol
-from urllib.parse import quote
 
 from lxml import etree
 
-from mso.namespaces import YANG_PUSH, qn
+from mso.instance_path import restconf_target
+from mso.namespaces import DISTRIBUTED_NOTIF, YANG_PUSH, qn
 from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
 from mso.schema import Schema
 from mso.tree_diff import Change, changed_paths
 
 Clock = Callable[[], float]
-DISTRIBUTED_NOTIF = "urn:ietf:params:xml:ns:yang:ietf-distributed-notif"
 
 
 class Sampler(Protocol):
@@ -100,33 +98,6 @@ def push_change_update(
         if change.value is not None:
             etree.SubElement(edit, qn(YANG_PUSH, "value")).append(copy.deepcopy(change.value))
     return _with_publisher(event, publisher_id)
-
-
-_STEP = re.compile(r"/(?P<name>[^/\[]+)(?P<predicates>(?:\[(?:[^\]'\"]|'[^']*'|\"[^\"]*\")*\])*)")
-_PREDICATE = re.compile(r"\[(?P<key>[^=\]]+)=(?P<value>'[^']*'|\"[^\"]*\"|concat\((?:[^)'\"]|'[^']*'|\"[^\"]*\")*\))\]")
-_LITERAL = re.compile(r"'([^']*)'|\"([^\"]*)\"")
-_KEY_SAFE = "!$&'()*+;:@"  # RFC 8040 §3.5.3: key values are percent-encoded, "," and "/" included
-
-
-def _literal_value(literal: str) -> str:
-    return "".join(a or b for a, b in _LITERAL.findall(literal))
-
-
-def restconf_target(path: str, namespaces: Mapping[str, str], module_of: Mapping[str, str]) -> str:
-    """``/if:interfaces/if:interface[if:name='1/0/1']/if:mtu`` → ``/ietf-interfaces:interfaces/interface=1%2F0%2F1/mtu``
-    (RFC 8040 §3.5.3 data resource identifier, as yang-patch edit targets use)."""
-    steps: list[str] = []
-    current_module = None
-    for step in _STEP.finditer(path):
-        prefix, _, local = step.group("name").rpartition(":")
-        module = module_of.get(namespaces.get(prefix, ""), prefix)
-        name = local if module == current_module else f"{module}:{local}"
-        current_module = module
-        values = [_literal_value(p.group("value")) for p in _PREDICATE.finditer(step.group("predicates"))]
-        if values:
-            name += "=" + ",".join(quote(v, safe=_KEY_SAFE) for v in values)
-        steps.append(name)
-    return "/" + "/".join(steps)
 
 
 # --- jobs -------------------------------------------------------------------------------------

@@ -18,19 +18,19 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from mso.filters import KeyIndex
+from mso.instance_path import is_yang_identifier, xpath_literal
+
 SchemaPath = tuple[str, ...]
 Identity = tuple[str | None, ...]
-KeyIndex = Mapping[SchemaPath, tuple[str, ...]]
 PrefixOf = Callable[[str], str]
-
-_NCNAME = re.compile(r"[A-Za-z_][\w.-]*")
 
 
 def module_prefix(namespace: str) -> str:
     """The default prefix of a namespace: its last segment (``urn:...:ietf-interfaces`` →
     ``ietf-interfaces``), or ``ns`` when that segment is not a valid prefix."""
     segments = [s for s in re.split(r"[:/]", namespace) if s]
-    if segments and _NCNAME.fullmatch(segments[-1]):
+    if segments and is_yang_identifier(segments[-1]):
         return segments[-1]
     return "ns"
 
@@ -116,15 +116,6 @@ class PathPrefixes:
         return f"{prefix}:{qname.localname}"
 
 
-def xpath_literal(value: str) -> str:
-    """An XPath 1.0 string literal for ``value``, which may hold either kind of quote."""
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    return "concat(" + ', "\'", '.join(f"'{part}'" for part in value.split("'")) + ")"
-
-
 def instance_path(
     node: etree._Element, top: etree._Element, schema: SchemaShape, prefix_of: PrefixOf
 ) -> tuple[str, dict[str, str]]:
@@ -205,22 +196,3 @@ class _Differ:
     ) -> Change:
         path, namespaces = instance_path(node, top, self._schema, self._prefix_of)
         return Change(operation, path, namespaces, value)
-
-
-def path_steps(path: str) -> list[str]:
-    """The steps of an absolute path, split on the '/' outside quotes and [predicates]."""
-    steps, current, quote, depth = [], [], "", 0
-    for char in path.strip().removeprefix("/"):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "[]":
-            depth += 1 if char == "[" else -1
-        elif char == "/" and depth == 0:
-            steps.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    steps.append("".join(current))
-    return [step for step in steps if step]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from mso.notification_encoding import EnvelopeCodec, format_event_time
+from mso.date_and_time import format_epoch
+from mso.notification_encoding import EnvelopeCodec
 from mso.subscription_model import Encoding, Receiver
 from mso.udp_notif import MediaType, encode_message
 
@@ -51,7 +52,7 @@ class UdpNotifPublisher:
         return cls(publisher_id, codec, transport)
 
     def send(self, event: etree._Element, event_time: float, encoding: Encoding, receivers: Sequence[Receiver]) -> None:
-        stamp = format_event_time(event_time)
+        stamp = format_epoch(event_time)
         media_type = MEDIA_TYPES[encoding]
         for receiver in receivers:
             series = self._series_of(receiver)

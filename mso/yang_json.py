@@ -36,7 +36,7 @@ from libyang.util import c2str
 from lxml import etree
 
 from mso.schema import Schema
-from mso.tree_diff import path_steps
+from mso.instance_path import path_steps
 
 _CONTAINER, _LIST, _LEAF, _LEAFLIST, _ANYDATA, _NOTIFICATION = range(6)
 _SCHEMA_KINDS = {

@@ -17,6 +17,7 @@ from itertools import count
 from typing import Protocol
 
 from mso import control_channel as cc
+from mso.generators import FIRST_AGENT_ID, LAST_PUBLISHER_ID, MASTER_GENERATOR, is_agent_id
 
 log = logging.getLogger("mso.agents")
 WATCHDOG_SECONDS = 0.1  # how often silence is checked: an agent's loss is seen within timeout + this
@@ -148,8 +149,9 @@ class AgentRegistry:
     def _refusal(self, request: cc.Message) -> str | None:
         if not isinstance(request, cc.Register):
             return f"the first message must be register, not {request.TYPE}"
-        if request.generator_id < 2 or request.generator_id > 0xFFFFFFFF:
-            return f"generator id {request.generator_id} is not 2..4294967295 (1 is the Master)"
+        if not is_agent_id(request.generator_id):
+            return (f"generator id {request.generator_id} is not {FIRST_AGENT_ID}..{LAST_PUBLISHER_ID} "
+                    f"({MASTER_GENERATOR} is the Master)")
         if str(request.generator_id) in self.agents:
             return f"generator id {request.generator_id} is already registered"
         if any(link.slot == request.slot for link in self.agents.values()):

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from lxml import etree
 
+from mso.namespaces import NETCONF_NOTIFICATIONS as NCN
 from mso.tree_diff import Change
 from server.authz import Principal
 
-NCN = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
 # RFC 6470 edit operations for our yang-patch style changes
 _OPERATION = {"create": "create", "delete": "delete", "replace": "replace"}
 

@@ -15,13 +15,14 @@ skipped it raises `ConfigError` with the NETCONF error-tag to report.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from datetime import datetime
 
 from lxml import etree
 
 from mso import namespaces as ns
+from mso.date_and_time import parse_datetime
+from mso.filters import xpath_prefixes
+from mso.instance_path import xpath_literal
 from mso.schema import ValidationError
 from mso.subscription_model import (
     Encoding,
@@ -34,7 +35,7 @@ from mso.subscription_model import (
 
 SN = ns.SUBSCRIBED_NOTIFICATIONS
 YP = ns.YANG_PUSH
-SNR = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notif-receivers"
+SNR = ns.SUBSCRIBED_NOTIF_RECEIVERS
 UNT = ns.UDP_NOTIF_TRANSPORT
 
 _ENCODINGS = {
@@ -44,8 +45,6 @@ _ENCODINGS = {
 }
 ENCODING_UNSUPPORTED = "ietf-subscribed-notifications:encoding-unsupported"
 
-# A prefix in an XPath expression: a name followed by one colon (not the "::" of an axis).
-_XPATH_PREFIX = re.compile(r"(?<![\w.-])([A-Za-z_][\w.-]*):(?!:)")
 
 
 class ConfigError(ValidationError):
@@ -130,7 +129,7 @@ def _receivers(
     receivers = []
     for receiver in entry.iterfind(f"{{{SN}}}receivers/{{{SN}}}receiver"):
         name = _text(receiver, SN, "name")
-        receiver_path = f"{path}/sn:receivers/sn:receiver[sn:name={_quoted(name)}]"
+        receiver_path = f"{path}/sn:receivers/sn:receiver[sn:name={xpath_literal(name)}]"
         ref = receiver.findtext(ns.qn(SNR, "receiver-instance-ref"))
         if ref is None:
             raise ConfigError(
@@ -168,7 +167,7 @@ def _subscription(
     common = {
         "id": sub_id,
         "encoding": _encoding(entry, path),
-        "stop_time": None if stop_time is None else _date_and_time(stop_time),
+        "stop_time": None if stop_time is None else parse_datetime(stop_time),
         "configured": True,
         "receivers": receivers,
     }
@@ -219,7 +218,7 @@ def _trigger(entry: etree._Element, path: str) -> Periodic | OnChange:
         anchor = periodic.findtext(ns.qn(YP, "anchor-time"))
         return Periodic(
             period_cs=int(_text(periodic, YP, "period")),
-            anchor_time=None if anchor is None else _date_and_time(anchor),
+            anchor_time=None if anchor is None else parse_datetime(anchor),
         )
     on_change = entry.find(ns.qn(YP, "on-change"))
     if on_change is not None:
@@ -292,7 +291,7 @@ def _xpath_namespaces(element: etree._Element, expression: str) -> tuple[tuple[s
     Only the used ones: declarations the expression ignores must not make two readings of
     the same subscription differ.
     """
-    used = set(_XPATH_PREFIX.findall(expression))
+    used = xpath_prefixes(expression)
     return tuple(sorted((p, uri) for p, uri in element.nsmap.items() if p in used))
 
 
@@ -308,19 +307,9 @@ def _identity(element: etree._Element) -> tuple[str | None, str]:
     return element.nsmap.get(prefix or None), name
 
 
-def _date_and_time(text: str) -> datetime:
-    """A yang:date-and-time (RFC 6991); Python 3.11 reads its Z and ±hh:mm offsets."""
-    return datetime.fromisoformat(text.strip())
-
-
 def _text(element: etree._Element, namespace: str, tag: str) -> str:
     """A mandatory child's text; a tree without it did not pass validation."""
     child = element.find(ns.qn(namespace, tag))
     if child is None or child.text is None:
         raise ConfigError("data-missing", f"{etree.QName(element).localname} has no {tag}")
     return child.text.strip()
-
-
-def _quoted(value: str) -> str:
-    """An XPath string literal for a key value."""
-    return f"'{value}'" if "'" not in value else f'"{value}"'

@@ -8,13 +8,13 @@ leaves either the old or the new file, never a torn one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from lxml import etree
 
+from mso.atomic_file import write_atomically
 from mso.namespaces import NETCONF_BASE, qn
 from mso.xml_parsing import MalformedXML, parse_xml
 
@@ -28,22 +28,6 @@ class DatastoreError(Exception):
 
 def empty_data() -> etree._Element:
     return etree.Element(qn(NETCONF_BASE, "data"), nsmap={None: NETCONF_BASE})
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class RunningDatastore:

@@ -46,7 +46,8 @@ from lxml import etree
 from mso.filters import FilterError, KeyIndex, _Token, _tokens, compile_xpath
 from mso.sampling import subtree_children
 from mso.subscription_model import FilterSpec
-from server.resource_location import MASTER, Resource, ResourceLocationTable
+from mso.generators import MASTER_GENERATOR
+from server.resource_location import Resource, ResourceLocationTable
 
 ListPath = tuple[str, ...]
 KeyValues = tuple[str, ...]
@@ -56,7 +57,7 @@ def decompose(selection: FilterSpec | None, table: ResourceLocationTable, keys: 
     """The message-generator-ids whose data the filter can select, sorted numerically ("1" < "2" < "10")."""
     reach = _reach(selection, table, keys)
     view = _view(table)
-    generators = {MASTER} if reach.outside else set()
+    generators = {MASTER_GENERATOR} if reach.outside else set()
     for list_path, chosen in reach.lists.items():
         if chosen is None:
             generators |= view.owners[list_path]
@@ -76,7 +77,7 @@ def involved_entries(
     map to an empty set: it is involved for data outside the table's entries.
     """
     reach = _reach(selection, table, keys)
-    involved: dict[str, set[Resource]] = {MASTER: set()} if reach.outside else {}
+    involved: dict[str, set[Resource]] = {MASTER_GENERATOR: set()} if reach.outside else {}
     for list_path, chosen in reach.lists.items():
         entries = table.entries(list_path)
         for key_values in entries if chosen is None else chosen:

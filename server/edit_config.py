@@ -40,16 +40,15 @@ Resource-Location Table; a yang-patch encoder converts it to its target syntax.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from lxml import etree
 
+from mso.filters import KeyIndex, xpath_prefixes
 from mso.namespaces import NETCONF_BASE, qn
 from mso.tree_diff import (
     Identity,
-    KeyIndex,
     PrefixOf,
     SchemaPath,
     SchemaShape,
@@ -64,8 +63,6 @@ OPERATION = qn(NETCONF_BASE, "operation")
 OPERATIONS = frozenset({"merge", "replace", "create", "delete", "remove"})
 DEFAULT_OPERATIONS = frozenset({"merge", "replace", "none"})
 
-# A prefix in a value (identityref, instance-identifier): RFC 7950 §9.10.3, §9.13.2.
-_VALUE_PREFIX = re.compile(r"([A-Za-z_][\w.-]*):")
 
 
 class EditError(Exception):
@@ -346,7 +343,7 @@ def _declarations(parent: etree._Element, edit: etree._Element) -> dict[str | No
     if parent.nsmap.get(None) != namespace:
         declarations[None] = namespace
     if edit.text and not has_children(edit):
-        for prefix in _VALUE_PREFIX.findall(edit.text):
+        for prefix in xpath_prefixes(edit.text):  # identityref, instance-identifier: RFC 7950 §9.10.3, §9.13.2
             uri = edit.nsmap.get(prefix)
             if uri is not None and parent.nsmap.get(prefix) != uri:
                 declarations[prefix] = uri

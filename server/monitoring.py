@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from mso.date_and_time import format_datetime
 from mso.namespaces import NETCONF_MONITORING, qn
 
 if TYPE_CHECKING:
     from server.master import Master
 
 NCM = NETCONF_MONITORING
-
-
-def yang_datetime(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _leaf(parent: etree._Element, name: str, value: object) -> etree._Element:
@@ -45,7 +41,7 @@ def _datastores(state: etree._Element, master: "Master") -> None:
     if owner is not None:
         lock = etree.SubElement(etree.SubElement(datastore, qn(NCM, "locks")), qn(NCM, "global-lock"))
         _leaf(lock, "locked-by-session", owner)
-        _leaf(lock, "locked-time", yang_datetime(master.running.lock_time))
+        _leaf(lock, "locked-time", format_datetime(master.running.lock_time, digits=0))
 
 
 def _sessions(state: etree._Element, master: "Master") -> None:
@@ -57,7 +53,7 @@ def _sessions(state: etree._Element, master: "Master") -> None:
         _leaf(entry, "transport", "ncm:netconf-ssh")
         _leaf(entry, "username", info.user)
         _leaf(entry, "source-host", info.source_host.rsplit(":", 1)[0])
-        _leaf(entry, "login-time", yang_datetime(info.login_time))
+        _leaf(entry, "login-time", format_datetime(info.login_time, digits=0))
         counters = info.counters
         _leaf(entry, "in-rpcs", counters.in_rpcs)
         _leaf(entry, "in-bad-rpcs", counters.in_bad_rpcs)
@@ -68,7 +64,7 @@ def _sessions(state: etree._Element, master: "Master") -> None:
 def _statistics(state: etree._Element, master: "Master") -> None:
     stats = master.sessions.statistics
     element = etree.SubElement(state, qn(NCM, "statistics"))
-    _leaf(element, "netconf-start-time", yang_datetime(stats.start_time))
+    _leaf(element, "netconf-start-time", format_datetime(stats.start_time, digits=0))
     _leaf(element, "in-bad-hellos", stats.in_bad_hellos)
     _leaf(element, "in-sessions", stats.in_sessions)
     _leaf(element, "dropped-sessions", stats.dropped_sessions)

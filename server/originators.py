@@ -13,20 +13,20 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from mso import control_channel as cc
+from mso.date_and_time import format_epoch
 from mso.namespaces import DISTRIBUTED_EXPORT, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT, qn
 from mso.sampling import INTERFACE_LIST
 from mso.subscription_model import Encoding, FilterSpec, SubscriptionSpec
 from mso.xml_parsing import parse_xml
 from server.agent_registry import AgentLink, AgentRegistry
 from server.decompose import decompose
-from server.resource_location import MASTER, OwnershipConflict, Resource, ResourceLocationTable
-from server.subscription_state import yang_time
+from mso.generators import MASTER_GENERATOR
+from server.resource_location import OwnershipConflict, Resource, ResourceLocationTable
 
 if TYPE_CHECKING:
     from server.master import Master
@@ -57,7 +57,7 @@ class Originators:
 
     def claim(self, resources: Iterable[Resource]) -> None:
         """The Master's own resources (main board, and the cards it simulates itself)."""
-        self.table.assign(MASTER, resources)
+        self.table.assign(MASTER_GENERATOR, resources)
 
     # --- decomposition ------------------------------------------------------------------------
 
@@ -65,11 +65,11 @@ class Originators:
         """Generators whose operational data ``selection`` can select, the Master as ``1``.
         Without agents there is nothing to decompose: the Master serves it all."""
         if not self.registry.agents:
-            return [MASTER]
+            return [MASTER_GENERATOR]
         return decompose(selection, self.table, self._keys)
 
     def capability(self, generator: str) -> cc.Capability | None:
-        if generator == MASTER:
+        if generator == MASTER_GENERATOR:
             return MASTER_CAPABILITY
         link = self.registry.agents.get(generator)
         return link.capability if link is not None else None
@@ -94,7 +94,7 @@ class Originators:
         """The agents' data that ``selection`` selects, one ``<data>`` element per agent that answered."""
         if not self.registry.agents:
             return []
-        agents = [g for g in self.shares(selection) if g != MASTER]
+        agents = [g for g in self.shares(selection) if g != MASTER_GENERATOR]
         replies = await self.registry.gather(agents, selection)
         elements = []
         for reply in replies:
@@ -112,7 +112,7 @@ class Originators:
         owner = self.table.owner(resource)
         if owner is None:
             raise ResourcePathError(f"no originator owns {path}")
-        if owner == MASTER or to == MASTER:
+        if owner == MASTER_GENERATOR or to == MASTER_GENERATOR:
             raise ResourcePathError("only resources of line-card agents move; the Master's stay on the main board")
         if to not in self.registry.agents:
             raise ResourcePathError(f"no agent with generator id {to} is registered")
@@ -209,7 +209,7 @@ class Originators:
     def element(self, master_components: int) -> etree._Element:
         """``/mso-dx:resource-location-table``."""
         top = etree.Element(qn(DX, "resource-location-table"), nsmap={None: DX})
-        self._originator(top, MASTER, "master", 0, MASTER_CAPABILITY, time.time(), master_components)
+        self._originator(top, MASTER_GENERATOR, "master", 0, MASTER_CAPABILITY, time.time(), master_components)
         for generator, link in sorted(self.registry.agents.items(), key=lambda item: int(item[0])):
             self._originator(top, generator, "agent", link.slot, link.capability, link.last_heard_wall,
                              len(link.components))
@@ -227,7 +227,7 @@ class Originators:
         etree.SubElement(entry, qn(DX, "message-generator-id")).text = generator
         etree.SubElement(entry, qn(DX, "kind")).text = kind
         etree.SubElement(entry, qn(DX, "slot")).text = str(slot)
-        etree.SubElement(entry, qn(DX, "last-heartbeat")).text = yang_time_of(heard)
+        etree.SubElement(entry, qn(DX, "last-heartbeat")).text = format_epoch(heard)
         for encoding in capability.encodings:
             namespace = SUBSCRIBED_NOTIFICATIONS if encoding != Encoding.CBOR else UDP_NOTIF_TRANSPORT
             leaf = etree.SubElement(entry, qn(DX, "encoding"), nsmap={"enc": namespace})
@@ -235,8 +235,3 @@ class Originators:
         etree.SubElement(entry, qn(DX, "minimum-period")).text = str(capability.minimum_period_cs)
         etree.SubElement(entry, qn(DX, "on-change")).text = "true" if capability.on_change else "false"
         etree.SubElement(entry, qn(DX, "component-subscriptions")).text = str(components)
-
-
-
-def yang_time_of(epoch: float) -> str:
-    return yang_time(datetime.fromtimestamp(epoch, timezone.utc))

@@ -16,13 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from mso.generators import LAST_PUBLISHER_ID
+
 Resource = tuple[tuple[str, ...], tuple[str, ...]]
 """A list entry: (schema path of the list in Clark names, its key values in key order)."""
-
-MASTER = "1"
-"""The Master's message-generator-id."""
-
-_MAX_GENERATOR = 2**32 - 1  # a message-generator-id is the decimal form of a uint32 publisher id
 
 
 class OwnershipConflict(ValueError):
@@ -45,7 +42,7 @@ def _describe(resource: Resource) -> str:
 def _check_generator(generator: str) -> None:
     """Reject what is not a message-generator-id: the canonical decimal of a uint32 above 0."""
     if not (generator.isascii() and generator.isdigit() and generator[0] != "0"
-            and int(generator) <= _MAX_GENERATOR):
+            and int(generator) <= LAST_PUBLISHER_ID):
         raise ValueError(f"{generator!r} is not a message-generator-id")
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncssh
+
+from mso.atomic_file import write_atomically
 
 from server.session import NetconfSession
 
@@ -28,13 +29,7 @@ def load_or_create_host_key(state_dir: Path) -> asyncssh.SSHKey:
     if path.exists():
         return asyncssh.read_private_key(str(path))
     key = asyncssh.generate_private_key("ssh-ed25519")
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.export_private_key())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, key.export_private_key())
     return key
 
 

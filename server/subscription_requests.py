@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from typing import Protocol
 from datetime import datetime
+from typing import Protocol
 from ipaddress import ip_address
 
 from lxml import etree
 
+from mso.date_and_time import parse_datetime
 from mso.filters import FilterError, compile_xpath, subtree_filter
 from mso.namespaces import (DATASTORES, DISTRIBUTED_EXPORT, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT,
                             YANG_PUSH, qn)
@@ -115,7 +116,7 @@ def _identity(element: etree._Element, namespace: str, prefix: str) -> str:
 def _date_time(element: etree._Element) -> datetime:
     raw = _text(element)
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return parse_datetime(raw)
     except ValueError:
         raise RpcError("invalid-value", f"{etree.QName(element).localname}: not a date-and-time: {raw!r}",
                        info=[info_element("bad-element", etree.QName(element).localname)]) from None

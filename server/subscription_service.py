@@ -24,11 +24,12 @@ from lxml import etree
 
 from mso.filters import FilterError
 from mso.sampling import apply_filter, selection_of
-from mso.namespaces import NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
-from mso.notification_encoding import EnvelopeCodec, format_event_time, xml_notification
+from mso.namespaces import DISTRIBUTED_NOTIF, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso.date_and_time import format_epoch
+from mso.notification_encoding import EnvelopeCodec, xml_notification
 from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
 from mso.rpc_error import RpcError
-from mso.subscription_runner import DISTRIBUTED_NOTIF, Emitter, Job, JobFactory, OnChangeJob, SharedSampler
+from mso.subscription_runner import Emitter, Job, JobFactory, OnChangeJob, SharedSampler
 from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 from server.configured_subscriptions import ConfigError, configured_subscriptions, diff
 from server.rpc import Dispatcher, Reply, RpcContext
@@ -72,7 +73,7 @@ class SessionEmitter:
         self.session = session
 
     def emit(self, event: etree._Element, event_time: float) -> None:
-        self.session.send_notification(xml_notification(event, format_event_time(event_time)))
+        self.session.send_notification(xml_notification(event, format_epoch(event_time)))
 
 
 @dataclass

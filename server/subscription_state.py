@@ -4,21 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
 
 from lxml import etree
 
-from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso.date_and_time import format_datetime
+from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, DISTRIBUTED_NOTIF, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.subscription_model import OnChange, Periodic, SubscriptionSpec
-from mso.subscription_runner import DISTRIBUTED_NOTIF
 from mso.xml_parsing import parse_xml
 
 SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
 REASON_NAMESPACES = {"sn": SN, "mso-dx": DISTRIBUTED_EXPORT}  # modules whose identities are reasons here
-
-
-def yang_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _leaf(parent: etree._Element, namespace: str, name: str, text: str, declare: dict[str, str] | None = None) -> etree._Element:
@@ -37,7 +32,7 @@ def add_policy(parent: etree._Element, spec: SubscriptionSpec) -> None:
         _leaf(parent, SN, "stream", spec.stream)
         _add_filter(parent, SN, "stream", spec)
     if spec.stop_time is not None:
-        _leaf(parent, SN, "stop-time", yang_time(spec.stop_time))
+        _leaf(parent, SN, "stop-time", format_datetime(spec.stop_time))
     _leaf(parent, SN, "encoding", f"sn:{spec.encoding.value}", {"sn": SN})
     _add_trigger(parent, spec)
 
@@ -60,7 +55,7 @@ def _add_trigger(parent: etree._Element, spec: SubscriptionSpec) -> None:
         periodic = etree.SubElement(parent, qn(YP, "periodic"))
         _leaf(periodic, YP, "period", str(trigger.period_cs))
         if trigger.anchor_time is not None:
-            _leaf(periodic, YP, "anchor-time", yang_time(trigger.anchor_time))
+            _leaf(periodic, YP, "anchor-time", format_datetime(trigger.anchor_time))
     elif isinstance(trigger, OnChange):
         on_change = etree.SubElement(parent, qn(YP, "on-change"))
         _leaf(on_change, YP, "dampening-period", str(trigger.dampening_cs))

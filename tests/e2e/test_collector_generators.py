@@ -13,7 +13,8 @@ import pytest
 from lxml import etree
 
 from mso.namespaces import INTERFACES, NETCONF_BASE
-from mso.notification_encoding import EnvelopeCodec, format_event_time
+from mso.date_and_time import format_epoch
+from mso.notification_encoding import EnvelopeCodec
 from mso.schema import Schema
 from mso.subscription_model import Encoding, OnChange, Periodic, SubscriptionSpec
 from mso.subscription_runner import push_update
@@ -80,7 +81,7 @@ def test_complete_slots_from_three_generators(schema, collector_factory, encodin
     steps += [(g, push(11, g), t0 + k * PERIOD) for k in range(3) for g in (3, 1, 2)]
     run(publish(schema, collector, steps, encoding))
     records = collector.wait_for(periodic, count=3)
-    assert [r["time"] for r in records] == [format_event_time(t0 + k * PERIOD) for k in range(3)]
+    assert [r["time"] for r in records] == [format_epoch(t0 + k * PERIOD) for k in range(3)]
     for record in records:
         assert record["complete"] and record["generators"]["present"] == ["1", "2", "3"]
         assert names(record) == ["1/0/0", "1/0/1", "2/0/0", "2/0/1", "3/0/0", "3/0/1"]
@@ -154,7 +155,7 @@ def test_gaps_are_lost_and_duplicates_dropped_per_generator_in_the_metrics(schem
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         for k, message_id in enumerate([100, 101, 101, 104]):  # a duplicate, then 102 and 103 lost
-            payload = codec.encode(push(15, 5), event_time=format_event_time(t0 + k * PERIOD),
+            payload = codec.encode(push(15, 5), event_time=format_epoch(t0 + k * PERIOD),
                                    sequence_number=message_id, encoding=Encoding.JSON)
             (datagram,) = encode_message(payload, publisher_id=5, message_id=message_id, media_type=MediaType.JSON)
             sender.sendto(datagram, ("127.0.0.1", collector.port))

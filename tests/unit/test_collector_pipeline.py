@@ -19,7 +19,8 @@ from collector.outputs import Outputs
 from collector.pipeline import Pipeline
 from collector.reassembly import Reassembly, Record
 from mso.namespaces import INTERFACES, NETCONF_BASE
-from mso.notification_encoding import EnvelopeCodec, format_event_time
+from mso.date_and_time import format_epoch
+from mso.notification_encoding import EnvelopeCodec
 from mso.schema import Schema
 from mso.subscription_model import Encoding, Periodic, SubscriptionSpec
 from mso.subscription_runner import push_update
@@ -88,7 +89,7 @@ class Sender:
         self.sequence = 0
 
     def datagrams(self, event: etree._Element, event_time: float, segment: int | None = None) -> list[bytes]:
-        payload = self.codec.encode(event, event_time=format_event_time(event_time),
+        payload = self.codec.encode(event, event_time=format_epoch(event_time),
                                     sequence_number=self.sequence, encoding=self.encoding)
         datagrams = encode_message(payload, publisher_id=self.publisher_id, message_id=self.message_id,
                                    media_type=MEDIA[self.encoding], max_segment_size=segment)

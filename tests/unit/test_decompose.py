@@ -23,7 +23,8 @@ from mso.namespaces import HARDWARE, INTERFACES, YANG_LIBRARY, qn
 from mso.subscription_model import FilterSpec
 from mso.xml_parsing import parse_xml
 from server.decompose import decompose, involved_entries
-from server.resource_location import MASTER, Resource, ResourceLocationTable
+from mso.generators import MASTER_GENERATOR
+from server.resource_location import Resource, ResourceLocationTable
 
 IF_LIST = (qn(INTERFACES, "interfaces"), qn(INTERFACES, "interface"))
 HW_LIST = (qn(HARDWARE, "hardware"), qn(HARDWARE, "component"))
@@ -93,12 +94,12 @@ def _keep_owned(node: etree._Element, path: tuple[str, ...], generator: str,
     for child in list(node):
         child_path = path + (child.tag,)
         if child_path in table.list_paths():
-            keep = (table.owner((child_path, entry_keys(child, child_path))) or MASTER) == generator
+            keep = (table.owner((child_path, entry_keys(child, child_path))) or MASTER_GENERATOR) == generator
         elif child_path in containers:
             _keep_owned(child, child_path, generator, table, containers)
             keep = len(child) > 0
         else:
-            keep = generator == MASTER
+            keep = generator == MASTER_GENERATOR
         if not keep:
             node.remove(child)
 
@@ -162,7 +163,7 @@ def tables(draw: st.DrawFn, dev: Device) -> ResourceLocationTable:
     owners = draw(st.lists(st.sampled_from(GENERATORS), min_size=len(resources), max_size=len(resources)))
     table = ResourceLocationTable()
     for resource, owner in zip(resources, owners):
-        table.assign(MASTER if resource[1][0] in dev.main_board else owner, [resource])
+        table.assign(MASTER_GENERATOR if resource[1][0] in dev.main_board else owner, [resource])
     return table
 
 
@@ -259,7 +260,7 @@ def check_against_shares(scenario: Scenario) -> None:
     result = decompose(selection, table, KEYS)
     involved = involved_entries(selection, table, KEYS)
     filtered = {generator: apply(selection, share(scenario.device.data, table, generator))
-                for generator in table.generators() | {MASTER}}
+                for generator in table.generators() | {MASTER_GENERATOR}}
     producing = {generator for generator, part in filtered.items() if len(part)}
 
     assert result == sorted(set(result), key=int)
@@ -301,14 +302,14 @@ def test_xpath_filters_against_filtered_shares(scenario: Scenario) -> None:
 def table() -> ResourceLocationTable:
     """The Master owns mgmt0 and the chassis; cards 2 and 10 their ports and boards."""
     rlt = ResourceLocationTable()
-    rlt.assign(MASTER, [interface("mgmt0"), component("chassis"), component("main-board")])
+    rlt.assign(MASTER_GENERATOR, [interface("mgmt0"), component("chassis"), component("main-board")])
     rlt.assign("2", [interface("2/0/7"), interface("2/0/8"), component("line-card-2")])
     rlt.assign("10", [interface("10/0/1"), component("line-card-10")])
     return rlt
 
 
 def test_no_filter_is_every_generator_and_the_master(table: ResourceLocationTable) -> None:
-    table.release(MASTER)
+    table.release(MASTER_GENERATOR)
     assert decompose(None, table, KEYS) == ["1", "2", "10"]
 
 
@@ -346,7 +347,7 @@ def test_a_filter_that_selects_nothing_involves_nobody(table: ResourceLocationTa
 
 
 def test_the_master_is_in_only_where_it_may_own_data(table: ResourceLocationTable) -> None:
-    table.release(MASTER, [interface("mgmt0")])
+    table.release(MASTER_GENERATOR, [interface("mgmt0")])
     assert decompose(xpath("/if:interfaces/if:interface[if:oper-status='up']"), table, KEYS) == ["2", "10"]
     assert decompose(xpath("/if:interfaces/if:interface"), table, KEYS) == ["2", "10"]
     # A filter that selects the container itself may select the Master's leaves beside the list.

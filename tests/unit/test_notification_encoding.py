@@ -15,7 +15,6 @@ from mso.device_sim import CardSpec, DeviceSimulator
 from mso.notification_encoding import (
     EnvelopeCodec,
     NotificationDecodeError,
-    format_event_time,
     xml_notification,
 )
 from mso.schema import Schema
@@ -44,11 +43,6 @@ def subscription_started() -> etree._Element:
         f'<subscription-started xmlns="{ns.SUBSCRIBED_NOTIFICATIONS}"><id>12</id><stream>NETCONF</stream>'
         f'<message-generator-id xmlns="{ns.MSO}">1</message-generator-id></subscription-started>'
     )
-
-
-def test_format_event_time_is_rfc3339_utc_with_microseconds() -> None:
-    assert format_event_time(1795314395.211903) == "2026-11-22T02:26:35.211903Z"
-    assert format_event_time(0.9999996) == "1970-01-01T00:00:01.000000Z"
 
 
 def test_xml_notification_wraps_the_event_without_reparsing_it() -> None:

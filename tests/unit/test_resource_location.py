@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mso.generators import MASTER_GENERATOR
 from mso.namespaces import HARDWARE, INTERFACES, qn
-from server.resource_location import MASTER, OwnershipConflict, Resource, ResourceLocationTable
+from server.resource_location import OwnershipConflict, Resource, ResourceLocationTable
 
 IF_LIST = (qn(INTERFACES, "interfaces"), qn(INTERFACES, "interface"))
 HW_LIST = (qn(HARDWARE, "hardware"), qn(HARDWARE, "component"))
@@ -24,22 +25,22 @@ def component(name: str) -> Resource:
 @pytest.fixture
 def table() -> ResourceLocationTable:
     rlt = ResourceLocationTable()
-    rlt.assign(MASTER, [interface("mgmt0"), component("chassis")])
+    rlt.assign(MASTER_GENERATOR, [interface("mgmt0"), component("chassis")])
     rlt.assign("2", [interface("2/0/0"), interface("2/0/1"), component("line-card-2")])
     return rlt
 
 
 def test_lookups(table: ResourceLocationTable) -> None:
     assert table.owner(interface("2/0/1")) == "2"
-    assert table.owner(component("chassis")) == MASTER
+    assert table.owner(component("chassis")) == MASTER_GENERATOR
     assert table.owner(interface("9/0/0")) is None
     assert table.owner(((qn(INTERFACES, "elsewhere"),), ("x",))) is None
     assert table.owned_by("2") == {interface("2/0/0"), interface("2/0/1"), component("line-card-2")}
     assert table.owned_by("7") == frozenset()
-    assert dict(table.entries(IF_LIST)) == {("mgmt0",): MASTER, ("2/0/0",): "2", ("2/0/1",): "2"}
+    assert dict(table.entries(IF_LIST)) == {("mgmt0",): MASTER_GENERATOR, ("2/0/0",): "2", ("2/0/1",): "2"}
     assert dict(table.entries((qn(INTERFACES, "nothing"),))) == {}
     assert table.list_paths() == {IF_LIST, HW_LIST}
-    assert table.generators() == {MASTER, "2"}
+    assert table.generators() == {MASTER_GENERATOR, "2"}
 
 
 def test_entries_is_a_read_only_live_view(table: ResourceLocationTable) -> None:
@@ -54,7 +55,7 @@ def test_conflicting_assign_changes_nothing(table: ResourceLocationTable) -> Non
     before = table.version
     with pytest.raises(OwnershipConflict) as raised:
         table.assign("3", [interface("3/0/0"), interface("2/0/1"), component("chassis")])
-    assert raised.value.conflicts == {interface("2/0/1"): "2", component("chassis"): MASTER}
+    assert raised.value.conflicts == {interface("2/0/1"): "2", component("chassis"): MASTER_GENERATOR}
     assert raised.value.generator == "3"
     assert table.owner(interface("3/0/0")) is None
     assert table.version == before
@@ -73,7 +74,7 @@ def test_release_some_then_all(table: ResourceLocationTable) -> None:
     before = table.version
     released = table.release("2", [interface("2/0/1"), interface("mgmt0"), interface("9/0/0")])
     assert released == [interface("2/0/1")]
-    assert table.owner(interface("mgmt0")) == MASTER
+    assert table.owner(interface("mgmt0")) == MASTER_GENERATOR
     assert table.version == before + 1
     assert table.release("2") == [interface("2/0/0"), component("line-card-2")]
     assert "2" not in table.generators()
@@ -83,7 +84,7 @@ def test_release_some_then_all(table: ResourceLocationTable) -> None:
 
 
 def test_release_of_a_lists_last_entry_forgets_the_list(table: ResourceLocationTable) -> None:
-    table.release(MASTER, [component("chassis")])
+    table.release(MASTER_GENERATOR, [component("chassis")])
     table.release("2", [component("line-card-2")])
     assert table.list_paths() == {IF_LIST}
 

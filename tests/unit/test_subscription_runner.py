@@ -10,7 +10,8 @@ from lxml import etree
 
 from mso.namespaces import INTERFACES, YANG_PUSH
 from mso.subscription_model import OnChange, Periodic, SubscriptionSpec
-from mso.subscription_runner import OnChangeJob, PeriodicJob, SharedSampler, push_change_update, restconf_target
+from mso.instance_path import restconf_target
+from mso.subscription_runner import OnChangeJob, PeriodicJob, SharedSampler, push_change_update
 from mso.tree_diff import changed_paths
 
 IF_MODULE = {INTERFACES: "ietf-interfaces", "urn:example:other": "example-other"}
