@@ -1,108 +1,65 @@
-"""The collector's counters and their Prometheus exposition.
+"""The collector's Prometheus exposition: ``/metrics`` reads the counters when scraped.
 
-The receive path runs once per datagram, so it only bumps plain integers here; the Prometheus
-collector reads them when scraped (prometheus-client's own Counter takes a lock per ``inc``).
+The counters themselves live in ``collector.stats`` and ``collector.reassembly``; this module
+is given them (and callables for the figures the pipeline computes) rather than the pipeline,
+so that it depends on nothing above them.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from collector.sequence import SequenceTracker
-
-if TYPE_CHECKING:
-    from collector.pipeline import Pipeline
-
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+from collector.reassembly import Reassembly
+from collector.stats import Histogram, Stats
 
 
-class Histogram:
-    """Cumulative-bucket histogram of seconds, Prometheus style, without locks."""
+class CollectorMetrics(Collector):
+    """Reads the collector's counters at scrape time.
 
-    def __init__(self, buckets: Sequence[float] = LATENCY_BUCKETS) -> None:
-        self.bounds = tuple(buckets)
-        self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
-        self.total = 0.0
+    ``refusals`` returns everything refused, by reason; ``segments_pending`` the number of
+    partial UDP-notif messages held. Both are asked anew at every scrape.
+    """
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        running, out = 0, []
-        for bound, bucket in zip((*map(str, self.bounds), "+Inf"), self.counts):
-            running += bucket
-            out.append((bound, running))
-        return out
-
-
-@dataclass(slots=True)
-class GeneratorStats:
-    """One message generator (a publisher id) as seen by this receiver."""
-
-    generator: str
-    messages: int = 0
-    last_seen: float | None = None  # wall clock
-    message_ids: SequenceTracker = field(default_factory=SequenceTracker)
-    sequence_numbers: SequenceTracker = field(default_factory=SequenceTracker)
-
-
-@dataclass
-class Stats:
-    datagrams: int = 0
-    bytes: int = 0
-    errors: Counter[str] = field(default_factory=Counter)  # decode errors and refusals by reason
-    records: Counter[str] = field(default_factory=Counter)  # by status
-    records_by_subscription: Counter[tuple[int, str]] = field(default_factory=Counter)
-    output_drops: Counter[str] = field(default_factory=Counter)  # by output
-    generators: dict[str, GeneratorStats] = field(default_factory=dict)
-    latency: Histogram = field(default_factory=Histogram)  # event/slot time -> emitted
-    merge_latency: Histogram = field(default_factory=Histogram)  # last piece -> emitted
-
-    def generator(self, generator: str) -> GeneratorStats:
-        stats = self.generators.get(generator)
-        if stats is None:
-            stats = self.generators[generator] = GeneratorStats(generator)
-        return stats
-
-
-class PipelineCollector(Collector):
-    """Reads the pipeline's counters at scrape time."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
+    def __init__(
+        self,
+        stats: Stats,
+        reassembly: Reassembly,
+        *,
+        refusals: Callable[[], Counter[str]],
+        segments_pending: Callable[[], int],
+    ) -> None:
+        self._stats = stats
+        self._reassembly = reassembly
+        self._refusals = refusals
+        self._segments_pending = segments_pending
 
     def collect(self) -> Iterator:
-        pipeline = self._pipeline
-        stats = pipeline.stats
+        stats, reassembly = self._stats, self._reassembly
         yield _counter("datagrams", "UDP datagrams received", stats.datagrams)
         yield _counter("bytes", "UDP payload octets received", stats.bytes)
         yield _labelled(CounterMetricFamily, "decode_errors", "messages or datagrams refused, by reason",
-                        "reason", pipeline.refusals())
+                        "reason", self._refusals())
         yield GaugeMetricFamily("mso_collector_segments_pending", "partial UDP-notif messages held",
-                                value=pipeline.segments_pending)
+                                value=self._segments_pending())
         yield GaugeMetricFamily("mso_collector_slots_open", "periodic slots waiting for pieces",
-                                value=pipeline.reassembly.open_slots)
+                                value=reassembly.open_slots)
         yield _labelled(CounterMetricFamily, "records", "records emitted, by status", "status", stats.records)
         yield _labelled(CounterMetricFamily, "output_drops", "records an output could not take", "output",
                         stats.output_drops)
         yield _counter("out_of_order", "on-change records emitted after a later one (arrived past the window)",
-                       pipeline.reassembly.out_of_order)
-        yield from self._generators(stats)
+                       reassembly.out_of_order)
+        yield from self._generators()
         yield _histogram("record_latency_seconds", "slot or event time to emission", stats.latency)
         yield _histogram("merge_latency_seconds", "last piece of a record to its emission", stats.merge_latency)
 
-    def _generators(self, stats: Stats) -> Iterator:
-        reassembly = self._pipeline.reassembly
-        rows = list(stats.generators.values())
+    def _generators(self) -> Iterator:
+        reassembly = self._reassembly
+        rows = list(self._stats.generators.values())
         series = {
             "messages": ("messages received", [g.messages for g in rows]),
             "lost_messages": ("message-id gaps not filled in time",
@@ -141,9 +98,9 @@ def _histogram(name: str, documentation: str, histogram: Histogram) -> Histogram
                                  sum_value=histogram.total)
 
 
-def serve_metrics(pipeline: Pipeline, host: str, port: int) -> tuple[object, int]:
+def serve_metrics(metrics: CollectorMetrics, host: str, port: int) -> tuple[object, int]:
     """Serve ``/metrics`` on HOST:PORT in a thread; returns the server and its port."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PipelineCollector(pipeline))
-    server, thread = start_http_server(port, host, registry=registry)
+    registry.register(metrics)
+    server, _thread = start_http_server(port, host, registry=registry)
     return server, server.server_address[1]

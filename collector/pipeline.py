@@ -8,7 +8,6 @@ notifications, and a timer calls ``tick``.
 from __future__ import annotations
 
 import logging
-import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -17,19 +16,16 @@ from lxml import etree
 
 from collector.decoding import Event, EventDecoder, generator_of
 from collector.knowledge import Knowledge, KnowledgeError
-from collector.metrics import GeneratorStats, Stats
 from collector.outputs import Outputs
 from collector.reassembly import PERIODIC, UNKNOWN, Piece, Reassembly, Record
+from collector.stats import GeneratorStats, Stats
 from mso.generators import MASTER_GENERATOR
-from mso.udp_notif import Reassembler, SourceAddress
+from mso.udp_notif import Reassembler, SourceAddress, whole_message
 
 log = logging.getLogger("mso.collector")
 STATE_MODULE = "ietf-subscribed-notifications:"
 _REASSEMBLER_EXPIRY = 1.0  # seconds between sweeps: nothing partial outlives timeout + this
 MAX_READ_LAG = 5.0  # seconds
-_HEADER = struct.Struct("!BBHII")  # draft-ietf-netconf-udp-notif §3.2, the fixed header
-_HEADER_LENGTH = 12
-_VERSION = 1
 
 
 class Pipeline:
@@ -64,19 +60,16 @@ class Pipeline:
     def datagram(self, data: bytes, source: SourceAddress) -> None:
         """One UDP datagram, from the receiver.
 
-        The common datagram, one whole message with no options (draft §3.2: header length 12,
-        message length the datagram's), goes straight to decoding; anything else, segments
-        included, goes through the reassembler, which applies every rule and counts every drop.
+        The common datagram, one whole message with no options (``whole_message``), goes
+        straight to decoding; anything else, segments included, goes through the reassembler,
+        which applies every rule and counts every drop.
         """
         stats = self.stats
         stats.datagrams += 1
         stats.bytes += len(data)
-        try:
-            first, header_length, length, publisher_id, message_id = _HEADER.unpack_from(data)
-        except struct.error:
-            first = header_length = length = publisher_id = message_id = 0
-        if header_length == _HEADER_LENGTH and length == len(data) and first >> 5 == _VERSION and first & 0x1F:
-            self._message(publisher_id, message_id, first & 0x0F, bool(first & 0x10), data[_HEADER_LENGTH:])
+        whole = whole_message(data)
+        if whole is not None:
+            self._message(*whole)
             return
         message = self.reassembler.feed(data, source)
         if message is not None:

@@ -12,12 +12,13 @@ from collector.decoding import EventDecoder
 from collector.knowledge import Knowledge
 from collector.master_channel import MasterChannel, MasterConfig, establish_request, names_and_prefixes
 from collector.merge import Merger, list_keys
-from collector.metrics import Stats, serve_metrics
+from collector.metrics import CollectorMetrics, serve_metrics
 from collector.nats_output import NatsOutput, NatsOutputError
 from collector.outputs import JsonLinesOutput, Outputs
 from collector.pipeline import Pipeline
 from collector.reassembly import Reassembly
 from collector.receiver import UdpReceiver, open_socket
+from collector.stats import Stats
 from collector.ui import Dashboard
 from mso.notification_encoding import EnvelopeCodec
 from mso.schema import Schema
@@ -102,7 +103,7 @@ class Collector:
                 raise StartError(str(error)) from None
         if config.metrics is not None:
             try:
-                self._metrics_server, self.metrics_port = serve_metrics(self.pipeline, *config.metrics)
+                self._metrics_server, self.metrics_port = serve_metrics(self._metrics(), *config.metrics)
             except OSError as error:
                 raise StartError(f"cannot serve metrics on {config.metrics[0]}:{config.metrics[1]}: "
                                  f"{error.strerror or error}") from None
@@ -120,6 +121,12 @@ class Collector:
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick()))
         log.info("collector-started", extra={"fields": {
             "listen": "%s:%d" % self.receiver.address, "receive-buffer": self.receiver.receive_buffer}})
+
+    def _metrics(self) -> CollectorMetrics:
+        """What ``/metrics`` reads: the counters, and the pipeline's figures asked at each scrape."""
+        pipeline = self.pipeline
+        return CollectorMetrics(self.stats, pipeline.reassembly, refusals=pipeline.refusals,
+                                segments_pending=lambda: pipeline.segments_pending)
 
     async def _tick(self) -> None:
         while True:

@@ -5,7 +5,9 @@ Two layers, as in NetGauze's codec crates:
 * raw: ``decode_header`` / ``encode_header`` map octets to a ``Header`` and back exactly as they
   are on the wire, every option included (unknown ones too). Only structural faults are errors.
 * decoded: ``encode_message`` / ``Publisher`` build whole messages, segmenting when asked;
-  ``Reassembler`` turns datagrams into ``Message`` objects and applies the draft's receiver rules.
+  ``Reassembler`` turns datagrams into ``Message`` objects and applies the draft's receiver rules;
+  ``whole_message`` is its fast path on its own, for receivers that want the common case
+  without building a ``Message``.
 
 Facts from the draft this module relies on:
 
@@ -58,6 +60,8 @@ _SEGMENT_FIELD = struct.Struct("!H")
 
 SourceAddress = tuple[str, int] | None
 _MessageKey = tuple[SourceAddress, int, int]
+# (publisher id, message id, media type, private encoding, payload)
+WholeMessage = tuple[int, int, int, bool, bytes]
 
 
 class MediaType(IntEnum):
@@ -368,6 +372,33 @@ class _Partial:
         return b"".join(self.segments[number] for number in range(len(self.segments)))
 
 
+def whole_message(datagram: bytes) -> WholeMessage | None:
+    """The common datagram, decoded at the least cost: one whole, well-formed message.
+
+    That is version 1, a header length of 12 (no options, so no segment), a message length equal
+    to the datagram's, and a usable S/MT pair (MT 0 without S is reserved). The payload is a
+    slice of ``datagram``. None means only "not this case": the datagram may still be a valid
+    segment or a message with options, and ``Reassembler.feed`` applies every rule to it.
+    """
+    try:
+        first, header_length, length, publisher_id, message_id = _FIXED.unpack_from(datagram)
+    except struct.error:
+        return None
+    if (
+        header_length == FIXED_HEADER_LENGTH
+        and first in _FIRST_OCTET_USABLE
+        and length == len(datagram)
+    ):
+        return (
+            publisher_id,
+            message_id,
+            first & _MEDIA_TYPE_BITS,
+            bool(first & _PRIVATE_BIT),
+            datagram[FIXED_HEADER_LENGTH:],
+        )
+    return None
+
+
 class Reassembler:
     """Receive side: datagrams in, complete messages out. Never raises on any datagram.
 
@@ -425,25 +456,11 @@ class Reassembler:
         """Take one datagram; return the message it completes, if any."""
         if self._held_since:
             self.expire()
-        try:
-            first, header_length, length, publisher_id, message_id = _FIXED.unpack_from(datagram)
-        except struct.error:
+        whole = whole_message(datagram)
+        if whole is None:
             return self._feed_checked(datagram, source)
-        # Fast path, the common case: one unsegmented, option-less, well-formed message.
-        if (
-            header_length == FIXED_HEADER_LENGTH
-            and first in _FIRST_OCTET_USABLE
-            and length == len(datagram)
-        ):
-            return Message(
-                publisher_id,
-                message_id,
-                first & _MEDIA_TYPE_BITS,
-                bool(first & _PRIVATE_BIT),
-                bytes(datagram[FIXED_HEADER_LENGTH:]),
-                1,
-            )
-        return self._feed_checked(datagram, source)
+        publisher_id, message_id, media_type, private_encoding, payload = whole
+        return Message(publisher_id, message_id, media_type, private_encoding, bytes(payload), 1)
 
     def _feed_checked(self, datagram: bytes, source: SourceAddress) -> Message | None:
         try:

@@ -14,10 +14,10 @@ from lxml import etree
 from collector.decoding import EventDecoder
 from collector.knowledge import Knowledge, Policy
 from collector.merge import Merger, list_keys
-from collector.metrics import Stats
 from collector.outputs import Outputs
 from collector.pipeline import Pipeline
 from collector.reassembly import Reassembly, Record
+from collector.stats import Stats
 from mso.namespaces import INTERFACES, NETCONF_BASE
 from mso.date_and_time import format_epoch
 from mso.notification_encoding import EnvelopeCodec

@@ -6,11 +6,11 @@ from rich.console import Console
 
 from collector.decoding import EventDecoder
 from collector.knowledge import Knowledge, Policy
-from collector.metrics import Stats
 from collector.outputs import Outputs
 from collector.pipeline import Pipeline
 from collector.reassembly import Piece, Reassembly
 from collector.ui import GeneratorRow, Model, SubscriptionRow, render, snapshot
+from collector.stats import Stats
 from tests.unit.test_collector_pipeline import parts, schema  # noqa: F401  (fixtures)
 
 T0 = 1_800_000_000.0

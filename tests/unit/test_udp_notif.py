@@ -19,6 +19,7 @@ from mso.udp_notif import (
     decode_header,
     encode_header,
     encode_message,
+    whole_message,
 )
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -503,3 +504,30 @@ def test_fast_path_agrees_with_decode_header(
             bytes(body),
             1,
         )
+
+
+def test_whole_message_takes_a_complete_option_less_message_apart() -> None:
+    assert whole_message(FIGURE_6) == (2, 1563, MediaType.JSON, False, FIGURE_6_PAYLOAD)
+
+
+def test_whole_message_keeps_a_private_encoding_and_its_media_type() -> None:
+    # 0x3f = Ver 1, S 1, MT 15, and a 1-octet payload.
+    datagram = bytes.fromhex("3f 0c 000d 00000009 0000000a ff")
+    assert whole_message(datagram) == (9, 10, 15, True, b"\xff")
+
+
+@pytest.mark.parametrize(
+    "datagram",
+    [
+        pytest.param(SEGMENT_5_LAST, id="segment"),
+        pytest.param(bytes.fromhex("21 0f 0010 00000001 00000002 09 03 aa 7b"), id="option"),
+        pytest.param(bytes([0x41]) + FIGURE_6[1:], id="version-2"),
+        pytest.param(bytes.fromhex("20 0c 000d 00000001 00000002 7b"), id="reserved-media-type"),
+        pytest.param(FIGURE_6[:11], id="truncated-header"),
+        pytest.param(FIGURE_6[:-1], id="truncated-payload"),
+        pytest.param(FIGURE_6 + b"\x00", id="trailing-octet"),
+        pytest.param(b"", id="empty"),
+    ],
+)
+def test_whole_message_leaves_every_other_datagram_to_the_reassembler(datagram: bytes) -> None:
+    assert whole_message(datagram) is None
