@@ -5,7 +5,7 @@ message. The agent opens the TCP connection and speaks first (``register``); aft
 ``register-reply`` either side may send at any time. Messages are plain frozen data and the
 codec is pure, so both ends and the fuzz tests share it.
 
-Agent → Master: register, heartbeat, resources-changed, component-status, get-reply, data-report.
+Agent → Master: register, heartbeat, component-status, get-reply, data-report.
 Master → Agent: register-reply, resources-assigned, component-create, component-modify,
 component-delete, get-request.
 """
@@ -68,15 +68,6 @@ class RegisterReply:
 @dataclass(frozen=True)
 class Heartbeat:
     TYPE: ClassVar[str] = "heartbeat"
-
-
-@dataclass(frozen=True)
-class ResourcesChanged:
-    """The agent announces resources it gained or lost by itself."""
-
-    TYPE: ClassVar[str] = "resources-changed"
-    added: tuple[Resource, ...] = ()
-    removed: tuple[Resource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,7 +138,7 @@ class DataReport:
     event: str
 
 
-Message = Union[Register, RegisterReply, Heartbeat, ResourcesChanged, ResourcesAssigned, ComponentCreate,
+Message = Union[Register, RegisterReply, Heartbeat, ResourcesAssigned, ComponentCreate,
                 ComponentModify, ComponentDelete, ComponentStatus, GetRequest, GetReply, DataReport]
 _TYPES: dict[str, type] = {cls.TYPE: cls for cls in Message.__args__}  # type: ignore[attr-defined]
 

@@ -53,6 +53,15 @@ class Receiver:
 
 
 @dataclass(frozen=True)
+class AgentReceiver:
+    """Where line-card agents push their share of a dynamic subscription (mso-distributed-export):
+    the subscriber's own session carries only the Master's share."""
+
+    receiver: Receiver
+    encoding: Encoding = Encoding.JSON
+
+
+@dataclass(frozen=True)
 class SubscriptionSpec:
     id: int
     stream: str | None = None  # event stream target (e.g. "NETCONF"), or

@@ -139,6 +139,26 @@ def instance_path(
     return "".join(steps), prefixes.namespaces
 
 
+def entry_paths(
+    data: etree._Element, keys: KeyIndex, leaf_lists: Collection[SchemaPath], *, prefix_of: PrefixOf = module_prefix
+) -> list[tuple[str, dict[str, str]]]:
+    """What a data tree holds, named at list-entry grain: the path of every list entry, and of
+    every leaf or leaf-list entry that is in no list entry, each with its prefix map."""
+    shape = SchemaShape(keys, frozenset(leaf_lists))
+    found: list[tuple[str, dict[str, str]]] = []
+
+    def walk(node: etree._Element, path: SchemaPath) -> None:
+        if path in shape.keys or not has_children(node):
+            found.append(instance_path(node, data, shape, prefix_of))
+            return
+        for child in node.iterchildren(etree.Element):
+            walk(child, path + (child.tag,))
+
+    for top in data.iterchildren(etree.Element):
+        walk(top, (top.tag,))
+    return found
+
+
 def _predicates(
     node: etree._Element, path: SchemaPath, schema: SchemaShape, prefixes: PathPrefixes
 ) -> Iterator[str]:

@@ -45,8 +45,6 @@ class RegistryEvents(Protocol):
 
     def agent_left(self, link: AgentLink, reason: str) -> None: ...
 
-    def agent_resources(self, link: AgentLink, message: cc.ResourcesChanged) -> None: ...
-
     def component_status(self, link: AgentLink, message: cc.ComponentStatus) -> None: ...
 
     def data_report(self, link: AgentLink, message: cc.DataReport) -> None: ...
@@ -177,8 +175,6 @@ class AgentRegistry:
             future = self._pending.get(message.request_id)
             if future is not None and not future.done():
                 future.set_result(message)
-        elif isinstance(message, cc.ResourcesChanged):
-            self._events.agent_resources(link, message)
         elif isinstance(message, cc.ComponentStatus):
             self._events.component_status(link, message)
         elif isinstance(message, cc.DataReport):

@@ -11,11 +11,10 @@ from pathlib import Path
 
 from mso.cli import until_stopped
 from mso.cli_args import CliError, host_port, non_negative_int, positive_int, positive_seconds, user_password
-from mso.subscription_model import Encoding, Receiver
+from mso.subscription_model import AgentReceiver, Encoding, Receiver
 from mso.schema import SchemaError
 from server.datastore import DatastoreError
 from server.master import Master, ServerConfig
-from server.subscription_requests import AgentReceiver
 
 ENCODINGS = {"json": Encoding.JSON, "xml": Encoding.XML, "cbor": Encoding.CBOR}
 HELP = "run the Master publisher: NETCONF over SSH (RFC 6241/6242)"
@@ -91,7 +90,7 @@ async def _serve(config: ServerConfig) -> None:
     _raise_fd_limit()
     master = Master(config)
     await master.start()
-    agents = f"{config.agent_host}:{master.originators.registry.port}"
+    agents = f"{config.agent_host}:{master.agent_port}"
     print(f"mso server: listening on {config.host}:{master.port} (agents at {agents}, state dir {config.state_dir})",
           flush=True)
     await until_stopped()

@@ -1,29 +1,58 @@
-"""The running configuration datastore: an lxml tree, persisted atomically in the state dir.
+"""The running configuration datastore: an lxml tree, persisted atomically in the state dir, and
+its global lock (RFC 6241 §7.5).
 
 The tree is replaced, never edited in place: an edit builds a new tree, validates it and then
 commits it, so readers always see a complete, valid configuration and a failed edit changes
-nothing. Persistence is write-to-temp + fsync + rename + fsync(dir): a crash at any instant
-leaves either the old or the new file, never a torn one.
+nothing. Persistence is ``mso.atomic_file``: a crash at any instant leaves either the old or the
+new file, never a torn one. Each commit is told to the listeners as a ``Commit``: who made it
+and what changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from lxml import etree
 
 from mso.atomic_file import write_atomically
 from mso.namespaces import NETCONF_BASE, qn
+from mso.tree_diff import Change
 from mso.xml_parsing import MalformedXML, parse_xml
+from server.authz import Principal
 
 RUNNING_FILE = "running.xml"
-CommitListener = Callable[[etree._Element, etree._Element], None]
 
 
 class DatastoreError(Exception):
     """The stored configuration cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class Lock:
+    session_id: int
+    since: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+class LockError(Exception):
+    """The lock is not this session's to take or give back; ``holder`` has it (or nobody)."""
+
+    def __init__(self, holder: Lock | None) -> None:
+        super().__init__("running is locked" if holder else "running is not locked")
+        self.holder = holder
+
+
+@dataclass(frozen=True)
+class Commit:
+    before: etree._Element
+    after: etree._Element
+    who: Principal
+    changes: Sequence[Change]
+
+
+CommitListener = Callable[[Commit], None]
 
 
 def empty_data() -> etree._Element:
@@ -34,9 +63,8 @@ class RunningDatastore:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / RUNNING_FILE
         self.root = self._load()
-        self.lock_owner: int | None = None
-        self.lock_time: datetime | None = None
         self.listeners: list[CommitListener] = []
+        self._lock: Lock | None = None
 
     def _load(self) -> etree._Element:
         if not self.path.exists():
@@ -49,9 +77,36 @@ class RunningDatastore:
             raise DatastoreError(f"{self.path}: root element is not <data>")
         return root
 
-    def commit(self, new_root: etree._Element) -> None:
+    def commit(self, after: etree._Element, who: Principal, changes: Sequence[Change]) -> None:
         """Persist and install an already validated tree, then tell the listeners."""
-        write_atomically(self.path, etree.tostring(new_root, xml_declaration=True, encoding="UTF-8"))
-        old, self.root = self.root, new_root
+        write_atomically(self.path, etree.tostring(after, xml_declaration=True, encoding="UTF-8"))
+        before, self.root = self.root, after
+        commit = Commit(before, after, who, changes)
         for listener in self.listeners:
-            listener(old, new_root)
+            listener(commit)
+
+    # --- the global lock ------------------------------------------------------------------------
+
+    @property
+    def lock_holder(self) -> Lock | None:
+        """Who holds the lock and since when; None when running is not locked."""
+        return self._lock
+
+    def held_by_other(self, session_id: int) -> Lock | None:
+        """The lock when another session holds it (edits from ``session_id`` are refused then)."""
+        return self._lock if self._lock is not None and self._lock.session_id != session_id else None
+
+    def lock(self, session_id: int) -> None:
+        if self._lock is not None:
+            raise LockError(self._lock)
+        self._lock = Lock(session_id)
+
+    def unlock(self, session_id: int) -> None:
+        if self._lock is None or self._lock.session_id != session_id:
+            raise LockError(self._lock)
+        self._lock = None
+
+    def release(self, session_id: int) -> None:
+        """The session ended (closed, dropped or killed): whatever it held is let go."""
+        if self._lock is not None and self._lock.session_id == session_id:
+            self._lock = None

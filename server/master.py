@@ -1,46 +1,48 @@
-"""The Master publisher: composes the schema, datastores, sessions, dispatcher and transport."""
+"""The Master publisher's composition root: it builds every part and wires each to the narrow
+things it uses. Nothing here decides anything; the parts do."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Sequence
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import asyncssh
 from lxml import etree
 
 from mso.device_sim import CardSpec, DeviceSimulator
-from mso.filters import merge_into
-from mso.rpc_error import RpcError, info_element
-from mso.sampling import COMPONENT_LIST, HARDWARE_TOP, INTERFACE_LIST, INTERFACES_TOP, device_nodes, selection_of
-from mso.subscription_model import FilterSpec
+from mso.generators import MASTER_PUBLISHER_ID
 from mso.namespaces import DISTRIBUTED_EXPORT, NETCONF_MONITORING, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
-from mso.tree_diff import Change
+from mso.notification_encoding import EnvelopeCodec
+from mso.sampling import COMPONENT_LIST, HARDWARE_TOP, INTERFACE_LIST, INTERFACES_TOP, device_nodes
 from mso.schema import Schema, ValidationError
-from server import netconf_ops
-from server.authz import AccessControl, PermitAll, Principal
-from server.config_events import netconf_config_change
+from mso.subscription_model import AgentReceiver
+from mso.subscription_runner import JobFactory, SharedSampler
+from mso.tree_diff import entry_paths
+from mso.udp_notif_sender import UdpNotifPublisher
+from server.activity_log import ActivityLog
+from server.authz import AccessPolicy, Gate, PermitAll
+from server.configured_reconciler import ConfiguredReconciler
 from server.datastore import DatastoreError, RunningDatastore
+from server.delivery import PushSummaries
+from server.dynamic_subscriptions import DynamicSubscriptions
+from server.event_stream import STREAMS, EventStream
 from server.monitoring import netconf_state
-from server.operational import OperationalDatastore
-from server.originators import Originators, ResourcePathError
+from server.netconf_ops import ROLLBACK_ON_ERROR, DatastoreServices, NetconfOperations
+from server.observation import DataNode, Observers
+from server.operational import DatastoreSampler, DeviceReader, OperationalDatastore
+from server.originators import Originators
+from server.placement import Placement
 from server.resource_location import Resource
-from server.rpc import Dispatcher, Reply, RpcContext, RpcEvent
-from server.subscription_requests import AgentReceiver
+from server.rpc import Dispatcher
 from server.sessions import SessionRegistry
-from server.subscription_service import SubscriptionService
-from server.ssh_transport import start_ssh
-
-if TYPE_CHECKING:
-    from server.session import NetconfSession
-
-log = logging.getLogger("mso.master")
+from server.ssh_transport import SshSettings, start_ssh
+from server.subscription_state import streams_element, subscriptions_element
+from server.subscription_table import SubscriptionTable
 
 # Capabilities of RFC 6241 features the handlers implement beyond what the schema announces.
-EXTRA_CAPABILITIES = ("urn:ietf:params:netconf:capability:validate:1.1",)
+EXTRA_CAPABILITIES = ("urn:ietf:params:netconf:capability:validate:1.1", ROLLBACK_ON_ERROR)
+OPERATIONAL_POLL_SECONDS = 1.0  # on-change of operational data: how often the sources are compared
 
 
 @dataclass(frozen=True)
@@ -62,46 +64,42 @@ class ServerConfig:
     seed: int = 1  # of the simulated device; agents get it at registration
 
 
-def log_rpc(event: RpcEvent) -> None:
-    fields = {
-        "session-id": event.session_id,
-        "user": event.user,
-        "op": event.operation,
-        "message-id": event.message_id,
-        "outcome": "error" if event.error else "ok",
-        "ms": f"{event.seconds * 1000:.3f}",
-    }
-    if event.error is not None:
-        fields["error-tag"] = event.error.tag
-    log.info("rpc", extra={"fields": fields})
-
-
 class Master:
-    def __init__(self, config: ServerConfig, schema: Schema | None = None, access: AccessControl | None = None) -> None:
+    def __init__(self, config: ServerConfig, schema: Schema | None = None, policy: AccessPolicy | None = None) -> None:
         self.config = config
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.schema = schema or Schema.load(config.extra_yang_dirs)
+        self.schema = schema = schema or Schema.load(config.extra_yang_dirs)
+        keys = schema.key_index
+        self._module_of = {m.namespace: m.name for m in schema.modules}
         self.running = RunningDatastore(config.state_dir)
         self._check_stored_config()
-        self.sessions = SessionRegistry()
-        self.access = access or PermitAll()
-        self.dispatcher = Dispatcher(self.access)
-        netconf_ops.register(self.dispatcher)
+
+        self.observers = Observers([ActivityLog()])
+        self.gate = Gate(policy or PermitAll(), {m.name: m.namespace for m in schema.modules}, keys)
+        self.dispatcher = Dispatcher(self.gate, self.observers, self._node_paths)
+        self.capabilities = [*schema.hello_capabilities(), *EXTRA_CAPABILITIES]
+        self.sessions = SessionRegistry(self.dispatcher, self.capabilities, config.max_message_bytes)
+
         self.device = DeviceSimulator(self._own_cards(), seed=config.seed)
-        self.originators = Originators(self, timeout=config.agent_timeout, centralized=config.centralized,
-                                       boot_time=self.device.boot_time, seed=config.seed)
+        self.originators = Originators(keys, schema.prefix_namespaces, timeout=config.agent_timeout,
+                                       centralized=config.centralized, boot_time=self.device.boot_time,
+                                       seed=config.seed)
         self.originators.claim(self._own_resources())
-        self.dispatcher.register(qn(DISTRIBUTED_EXPORT, "move-resource"), self._move_resource)
-        self.subscriptions = SubscriptionService(self, self.originators, dynamic_receiver=config.dynamic_receiver)
-        self.subscriptions.register(self.dispatcher)
-        self.running.listeners.append(self._running_committed)
-        # checks a new running configuration must pass, beyond the schema, before it is committed
-        self.config_checks: list[Callable[[etree._Element], None]] = [self.subscriptions.check_config]
-        self.dispatcher.observers.append(log_rpc)
-        self.capabilities = [*self.schema.hello_capabilities(), *EXTRA_CAPABILITIES]
-        self.operational = OperationalDatastore(self.running, self.schema.key_index)
-        self._add_state_sources()
+        self.operational = OperationalDatastore(self.running, keys)
+
+        self.subscriptions = SubscriptionTable(self.observers)
+        jobs = JobFactory(schema, SharedSampler(DatastoreSampler(self.running, self.operational, keys)),
+                          publisher_id=MASTER_PUBLISHER_ID, operational_poll=OPERATIONAL_POLL_SECONDS)
+        self.placement = Placement(self.originators, jobs, self.subscriptions, keys)
+        self.dynamic = DynamicSubscriptions(self.subscriptions, self.placement, self.gate, self.observers,
+                                            dynamic_receiver=config.dynamic_receiver)
+        self.configured = ConfiguredReconciler(self.subscriptions, self.placement, self.gate, self.observers,
+                                               schema.prefix_namespaces)
+        self.events = EventStream(self.subscriptions)
+        self._push_summaries = PushSummaries(self.subscriptions.deliveries)
+        self._udp: UdpNotifPublisher | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._wire()
 
     def _check_stored_config(self) -> None:
         try:
@@ -118,78 +116,74 @@ class Master:
         return ([(COMPONENT_LIST, (name,)) for name in self.device.component_names()]
                 + [(INTERFACE_LIST, (name,)) for name in self.device.interface_names()])
 
+    def _node_paths(self, data: etree._Element) -> list[DataNode]:
+        """What a reply carried, for the observers: its list entries and loose leaves."""
+        return [DataNode(path, tuple(sorted(namespaces.items())))
+                for path, namespaces in entry_paths(data, self.schema.key_index, self.schema.leaf_lists,
+                                                    prefix_of=lambda ns: self._module_of.get(ns, "ns"))]
+
+    def _wire(self) -> None:
+        schema, dispatcher = self.schema, self.dispatcher
+        reader = DeviceReader(self.operational, self.originators.gather, schema.key_index)
+        NetconfOperations(DatastoreServices(schema, self.running, self.gate, reader.read, self.sessions,
+                                            config_checks=[self.configured.check])).register(dispatcher)
+        self.dynamic.register(dispatcher)
+        self.originators.register(dispatcher)
+
+        self.running.listeners += [self.configured.running_committed, self.placement.running_committed,
+                                   self.events.running_committed]
+        self.sessions.on_closed += [self.running.release, self.dynamic.session_closed]
+        self.sessions.on_paused.append(self.placement.session_paused)
+        self.originators.on_change.append(self.placement.redecompose)
+        self.originators.on_report.append(self.placement.agent_report)
+        self.originators.on_component_failed.append(self.placement.component_failed)
+        self.originators.on_agent_left.append(self.placement.agent_left)
+        self._add_state_sources()
+
     def _add_state_sources(self) -> None:
-        keys = self.schema.key_index
-        self.operational.add_source({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(self.device, s, keys))
-        self.operational.add_source({qn(DISTRIBUTED_EXPORT, "resource-location-table")},
-                                    lambda s: [self.originators.element(self.subscriptions.master_jobs())])
-        self.operational.add_source(
-            {qn(YANG_LIBRARY, "yang-library"), qn(YANG_LIBRARY, "modules-state")},
-            lambda s: [self.schema.yang_library(), self.schema.modules_state()],
-        )
-        self.operational.add_source({qn(NETCONF_MONITORING, "netconf-state")}, lambda s: [netconf_state(self)])
-        self.operational.add_source(
-            {qn(SUBSCRIBED_NOTIFICATIONS, "streams"), qn(SUBSCRIBED_NOTIFICATIONS, "subscriptions")},
-            lambda s: [self.subscriptions.streams(), self.subscriptions.subscriptions_element()],
-        )
+        keys, schema, add = self.schema.key_index, self.schema, self.operational.add_source
+        add({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(self.device, s, keys))
+        add({qn(DISTRIBUTED_EXPORT, "resource-location-table")},
+            lambda s: [self.originators.element(self.placement.master_jobs())])
+        add({qn(YANG_LIBRARY, "yang-library"), qn(YANG_LIBRARY, "modules-state")},
+            lambda s: [schema.yang_library(), schema.modules_state()])
+        add({qn(NETCONF_MONITORING, "netconf-state")},
+            lambda s: [netconf_state(self.capabilities, schema.netconf_state_schemas(), self.running.lock_holder,
+                                     [session.info for session in self.sessions], self.sessions.statistics)])
+        add({qn(SUBSCRIBED_NOTIFICATIONS, "streams"), qn(SUBSCRIBED_NOTIFICATIONS, "subscriptions")},
+            lambda s: [streams_element(STREAMS), subscriptions_element(self.subscriptions)])
 
-    def _running_committed(self, old: etree._Element, new: etree._Element) -> None:
-        self.subscriptions.reconcile_configured(new)
-        self.subscriptions.datastore_changed("ds:running")
-
-    async def start(self) -> None:
-        await self.originators.registry.start(self.config.agent_host, self.config.agent_port)
-        await self.subscriptions.start()
-        self._acceptor = await start_ssh(self)
+    async def start(self, *, listen: bool = True) -> None:
+        """Start serving. ``listen`` false (in-process tests) opens neither the SSH port nor the
+        agents' control channel: sessions and agents are then whatever the caller plugs in."""
+        if listen:
+            await self.originators.registry.start(self.config.agent_host, self.config.agent_port)
+        codec = EnvelopeCodec(self.schema, hostname=socket.gethostname())
+        self._udp = await UdpNotifPublisher.open(MASTER_PUBLISHER_ID, codec)
+        self.configured.start(self._udp, self.running.root)
+        self._push_summaries.start()
+        if listen:
+            config = self.config
+            self._acceptor = await start_ssh(SshSettings(config.host, config.port, config.state_dir, config.users,
+                                                         config.authorized_keys), self.sessions)
 
     @property
     def port(self) -> int:
         assert self._acceptor is not None, "start() first"
         return self._acceptor.sockets[0].getsockname()[1]
 
-    def session_closed(self, session: "NetconfSession") -> None:
-        """Whatever a session held ends with it: its locks and its dynamic subscriptions."""
-        self.release_locks(session.info.session_id)
-        self.subscriptions.session_closed(session)
-
-    def session_paused(self, session: "NetconfSession", paused: bool) -> None:
-        self.subscriptions.session_paused(session, paused)
-
-    def config_changed(self, who: Principal, changes: Sequence[Change]) -> None:
-        """A commit of running: RFC 6470 netconf-config-change on the NETCONF stream."""
-        self.subscriptions.publish_event("NETCONF", netconf_config_change(who, changes), time.time())
-
-    def release_locks(self, session_id: int) -> None:
-        if self.running.lock_owner == session_id:
-            self.running.lock_owner = None
-            self.running.lock_time = None
+    @property
+    def agent_port(self) -> int:
+        return self.originators.registry.port
 
     async def close(self) -> None:
         if self._acceptor is not None:
             self._acceptor.close()
             await self._acceptor.wait_closed()
-        for session in self.sessions:
-            session.close("server shutdown")
-        self.subscriptions.close()
+        self.sessions.close_all("server shutdown")
+        for subscription in self.subscriptions:
+            self.placement.remove(subscription, "server shutdown")
+        self._push_summaries.stop()
+        if self._udp is not None:
+            self._udp.close()
         await self.originators.registry.close()
-
-    async def read_operational(self, selection: FilterSpec | None) -> etree._Element:
-        """The operational datastore as a read sees it: the Master's own data plus what the
-        agents owning selected data return (those that do not answer in time are left out)."""
-        data = self.operational.snapshot(selection_of(selection))
-        for share in await self.originators.gather(selection):
-            merge_into(data, share, self.schema.key_index)
-        return data
-
-    async def _move_resource(self, ctx: RpcContext, operation: etree._Element) -> Reply:
-        path = operation.findtext(qn(DISTRIBUTED_EXPORT, "path")) or ""
-        to = (operation.findtext(qn(DISTRIBUTED_EXPORT, "to")) or "").strip()
-        try:
-            self.originators.move(path.strip(), to)
-        except ResourcePathError as error:
-            raise RpcError("invalid-value", str(error), info=[info_element("bad-element", "path")]) from None
-        return None
-
-    async def wait_closed(self) -> None:
-        assert self._acceptor is not None, "start() first"
-        await self._acceptor.wait_closed()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
 
 from lxml import etree
 
 from mso.date_and_time import format_datetime
 from mso.namespaces import NETCONF_MONITORING, qn
-
-if TYPE_CHECKING:
-    from server.master import Master
+from server.datastore import Lock
+from server.session import ServerStatistics, SessionInfo
 
 NCM = NETCONF_MONITORING
 
@@ -21,34 +20,33 @@ def _leaf(parent: etree._Element, name: str, value: object) -> etree._Element:
     return element
 
 
-def netconf_state(master: "Master") -> etree._Element:
+def netconf_state(capabilities: Sequence[str], schemas: etree._Element, lock: Lock | None,
+                  sessions: Iterable[SessionInfo], statistics: ServerStatistics) -> etree._Element:
     # "ncm" is bound as well as the default namespace: identity values such as ncm:netconf-ssh need it
     state = etree.Element(qn(NCM, "netconf-state"), nsmap={None: NCM, "ncm": NCM})
     caps = etree.SubElement(state, qn(NCM, "capabilities"))
-    for uri in master.capabilities:
+    for uri in capabilities:
         _leaf(caps, "capability", uri)
-    _datastores(state, master)
-    state.append(master.schema.netconf_state_schemas())
-    _sessions(state, master)
-    _statistics(state, master)
+    _datastores(state, lock)
+    state.append(schemas)
+    _sessions(state, sessions)
+    _statistics(state, statistics)
     return state
 
 
-def _datastores(state: etree._Element, master: "Master") -> None:
+def _datastores(state: etree._Element, lock: Lock | None) -> None:
     datastore = etree.SubElement(etree.SubElement(state, qn(NCM, "datastores")), qn(NCM, "datastore"))
     _leaf(datastore, "name", "running")
-    owner = master.running.lock_owner
-    if owner is not None:
-        lock = etree.SubElement(etree.SubElement(datastore, qn(NCM, "locks")), qn(NCM, "global-lock"))
-        _leaf(lock, "locked-by-session", owner)
-        _leaf(lock, "locked-time", format_datetime(master.running.lock_time, digits=0))
+    if lock is not None:
+        global_lock = etree.SubElement(etree.SubElement(datastore, qn(NCM, "locks")), qn(NCM, "global-lock"))
+        _leaf(global_lock, "locked-by-session", lock.session_id)
+        _leaf(global_lock, "locked-time", format_datetime(lock.since, digits=0))
 
 
-def _sessions(state: etree._Element, master: "Master") -> None:
-    sessions = etree.SubElement(state, qn(NCM, "sessions"))
-    for session in master.sessions:
-        info = session.info
-        entry = etree.SubElement(sessions, qn(NCM, "session"))
+def _sessions(state: etree._Element, sessions: Iterable[SessionInfo]) -> None:
+    element = etree.SubElement(state, qn(NCM, "sessions"))
+    for info in sessions:
+        entry = etree.SubElement(element, qn(NCM, "session"))
         _leaf(entry, "session-id", info.session_id)
         _leaf(entry, "transport", "ncm:netconf-ssh")
         _leaf(entry, "username", info.user)
@@ -61,8 +59,7 @@ def _sessions(state: etree._Element, master: "Master") -> None:
         _leaf(entry, "out-notifications", counters.out_notifications)
 
 
-def _statistics(state: etree._Element, master: "Master") -> None:
-    stats = master.sessions.statistics
+def _statistics(state: etree._Element, stats: ServerStatistics) -> None:
     element = etree.SubElement(state, qn(NCM, "statistics"))
     _leaf(element, "netconf-start-time", format_datetime(stats.start_time, digits=0))
     _leaf(element, "in-bad-hellos", stats.in_bad_hellos)

@@ -7,29 +7,30 @@ authorisation point for what they read and write.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from lxml import etree
 
-from mso.filters import FilterError, subtree_filter, xpath_filter
+from mso.filters import FilterError, KeyIndex, subtree_filter, xpath_filter
 from mso.namespaces import NETCONF_BASE, NETCONF_MONITORING, qn
 from mso.rpc_error import RpcError, info_element
-from mso.schema import ValidationError
+from mso.schema import Schema, ValidationError
 from mso.subscription_model import FilterSpec
-from server.authz import DataWrite
 from mso.tree_diff import changed_paths
+from server.authz import DataWrite, Gate
+from server.datastore import LockError, RunningDatastore
 from server.edit_config import EditError, apply_edit
-from server.rpc import Dispatcher, Reply, RpcContext
-
-if TYPE_CHECKING:
-    from server.master import Master
+from server.rpc import Dispatcher, Reply, RpcContext, SessionHandle
 
 NC = NETCONF_BASE
 _ACCESS_OF_CHANGE = {"create": "create", "replace": "update", "delete": "delete"}
+# RFC 6241 §7.2: an edit is applied whole or not at all here, which is rollback-on-error; that is
+# also what stop-on-error may do. continue-on-error would apply the parts that are valid.
+ATOMIC_ERROR_OPTIONS = ("stop-on-error", "rollback-on-error")
+ROLLBACK_ON_ERROR = "urn:ietf:params:netconf:capability:rollback-on-error:1.0"
 
 
 def _name(element: etree._Element) -> str:
@@ -92,12 +93,12 @@ class ReadFilter:
             return FilterSpec("xpath", xpath=self.select, namespaces=self.namespaces)
         return None
 
-    def apply(self, data: etree._Element, master: "Master") -> etree._Element:
+    def apply(self, data: etree._Element, keys: KeyIndex) -> etree._Element:
         try:
             if self.kind == "subtree":
-                return subtree_filter(data, self.subtree, master.schema.key_index)
+                return subtree_filter(data, self.subtree, keys)
             if self.kind == "xpath":
-                return xpath_filter(data, self.select, dict(self.namespaces), master.schema.key_index)
+                return xpath_filter(data, self.select, dict(self.namespaces), keys)
         except FilterError as error:
             raise _filter_error(error) from None
         return data
@@ -124,66 +125,25 @@ def parse_filter(element: etree._Element | None) -> ReadFilter:
                    info=[info_element("bad-attribute", "type"), info_element("bad-element", "filter")])
 
 
+class SessionLookup(Protocol):
+    def get(self, session_id: int) -> SessionHandle | None: ...
+
+
+@dataclass(frozen=True)
+class DatastoreServices:
+    """What the base operations work with."""
+
+    schema: Schema
+    running: RunningDatastore
+    gate: Gate
+    read_operational: Callable[[FilterSpec | None], Awaitable[etree._Element]]
+    sessions: SessionLookup
+    config_checks: Sequence[Callable[[etree._Element], None]] = ()  # beyond the schema, before a commit
+
+
 def _data_reply(data: etree._Element) -> list[etree._Element]:
     data.tag = qn(NC, "data")
     return [data]
-
-
-async def get(ctx: RpcContext, operation: etree._Element) -> Reply:
-    params = _children(operation, ("filter",))
-    master: Master = ctx.services
-    read = parse_filter(params.get("filter"))
-    try:
-        state = await master.read_operational(read.spec)
-    except FilterError as error:
-        raise _filter_error(error) from None
-    data = read.apply(state, master)
-    return _data_reply(master.access.filter_read(ctx.principal, data))
-
-
-async def get_config(ctx: RpcContext, operation: etree._Element) -> Reply:
-    params = _children(operation, ("source", "filter"))
-    _datastore_name(_required(params, "source"))
-    master: Master = ctx.services
-    read = parse_filter(params.get("filter"))
-    data = read.apply(master.running.root, master)
-    if data is master.running.root:  # no filter: never hand out the live tree
-        data = deepcopy(data)
-    return _data_reply(master.access.filter_read(ctx.principal, data))
-
-
-def _lock_held_by_other(master: "Master", session_id: int) -> RpcError | None:
-    owner = master.running.lock_owner
-    if owner is None or owner == session_id:
-        return None
-    return RpcError("in-use", f"running is locked by session {owner}", type="protocol",
-                    info=[info_element("session-id", str(owner))])
-
-
-async def edit_config(ctx: RpcContext, operation: etree._Element) -> Reply:
-    params = _children(operation, ("target", "default-operation", "test-option", "error-option", "config", "url"))
-    _datastore_name(_required(params, "target"))
-    if "url" in params:
-        raise RpcError("operation-not-supported", "the :url capability is not supported", type="protocol")
-    config = _required(params, "config")
-    default_operation = _enum_param(params, "default-operation", ("merge", "replace", "none"), "merge")
-    test_option = _enum_param(params, "test-option", ("test-then-set", "set", "test-only"), "test-then-set")
-    _enum_param(params, "error-option", ("stop-on-error", "rollback-on-error", "continue-on-error"), "stop-on-error")
-    master: Master = ctx.services
-    if (denied := _lock_held_by_other(master, ctx.principal.session_id)) is not None:
-        raise denied
-    before = master.running.root
-    after = _apply(master, before, config, default_operation)
-    changes = changed_paths(before, after, master.schema.key_index, master.schema.leaf_lists)
-    master.access.check_write(ctx.principal, [DataWrite(c.path, _ACCESS_OF_CHANGE[c.operation]) for c in changes])
-    # "set" skips nothing here: a datastore that fails the schema is never installed
-    _validate(master, after)
-    for check in master.config_checks:
-        check(after)
-    if test_option != "test-only" and changes:
-        master.running.commit(after)
-        master.config_changed(ctx.principal, changes)
-    return None
 
 
 def _enum_param(params: dict[str, etree._Element], name: str, allowed: Sequence[str], default: str) -> str:
@@ -196,103 +156,168 @@ def _enum_param(params: dict[str, etree._Element], name: str, allowed: Sequence[
     return value
 
 
-def _apply(master: "Master", before: etree._Element, config: etree._Element, default_operation: str) -> etree._Element:
-    try:
-        return apply_edit(before, config, default_operation=default_operation,
-                          keys=master.schema.key_index, leaf_lists=master.schema.leaf_lists,
-                          opaque=master.schema.opaque)
-    except EditError as error:
-        raise RpcError(error.error_tag, error.error_message, type="application", path=error.error_path,
-                       path_namespaces=error.path_namespaces,
-                       info=[info_element(k, v) for k, v in error.error_info.items()]) from None
+def _error_option(params: dict[str, etree._Element]) -> str:
+    option = _enum_param(params, "error-option", ("stop-on-error", "rollback-on-error", "continue-on-error"),
+                         "stop-on-error")
+    if option not in ATOMIC_ERROR_OPTIONS:
+        raise RpcError("operation-not-supported", "continue-on-error is not supported: an edit is applied whole "
+                       "or not at all (stop-on-error and rollback-on-error behave alike)", type="protocol",
+                       info=[info_element("bad-element", "error-option")])
+    return option
 
 
-def _validate(master: "Master", data: etree._Element) -> None:
-    try:
-        master.schema.validate_config(data)
-    except ValidationError as error:
-        raise RpcError(error.error_tag, error.error_message, type="application", app_tag=error.error_app_tag,
-                       path=error.error_path, path_namespaces=master.schema.prefix_namespaces) from None
+def _lock_denied(lock_error: LockError) -> RpcError:
+    holder = lock_error.holder
+    assert holder is not None
+    return RpcError("lock-denied", f"running is already locked by session {holder.session_id}", type="protocol",
+                    info=[info_element("session-id", str(holder.session_id))])
 
 
-async def validate(ctx: RpcContext, operation: etree._Element) -> Reply:
-    params = _children(operation, ("source",))
-    source = _required(params, "source")
-    master: Master = ctx.services
-    config = source.find(qn(NC, "config"))
-    if config is not None:
-        _validate(master, _apply(master, etree.Element(qn(NC, "data")), config, "merge"))
-    else:
-        _datastore_name(source)
-        _validate(master, master.running.root)
-    return None
+class NetconfOperations:
+    """The base operations and get-schema, on the services they need."""
 
+    def __init__(self, services: DatastoreServices) -> None:
+        self._services = services
+        self._schema = services.schema
+        self._running = services.running
+        self._gate = services.gate
 
-async def lock(ctx: RpcContext, operation: etree._Element) -> Reply:
-    _datastore_name(_required(_children(operation, ("target",)), "target"))
-    master: Master = ctx.services
-    owner = master.running.lock_owner
-    if owner is not None:
-        raise RpcError("lock-denied", f"running is already locked by session {owner}", type="protocol",
-                       info=[info_element("session-id", str(owner))])
-    master.running.lock_owner = ctx.principal.session_id
-    master.running.lock_time = datetime.now(timezone.utc)
-    return None
+    def register(self, dispatcher: Dispatcher) -> None:
+        for name, handler in (
+            ("get", self.get),
+            ("get-config", self.get_config),
+            ("edit-config", self.edit_config),
+            ("validate", self.validate),
+            ("lock", self.lock),
+            ("unlock", self.unlock),
+            ("close-session", self.close_session),
+            ("kill-session", self.kill_session),
+        ):
+            dispatcher.register(qn(NC, name), handler)
+        dispatcher.register(qn(NETCONF_MONITORING, "get-schema"), self.get_schema)
 
+    def _reply(self, ctx: RpcContext, data: etree._Element) -> list[etree._Element]:
+        allowed = self._gate.read(ctx.principal, data)
+        ctx.access.read = allowed
+        return _data_reply(allowed)
 
-async def unlock(ctx: RpcContext, operation: etree._Element) -> Reply:
-    _datastore_name(_required(_children(operation, ("target",)), "target"))
-    master: Master = ctx.services
-    if master.running.lock_owner != ctx.principal.session_id:
-        raise RpcError("operation-failed", "this session does not hold the lock on running", type="protocol")
-    master.release_locks(ctx.principal.session_id)
-    return None
+    async def get(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        params = _children(operation, ("filter",))
+        ctx.access.datastore = "operational"
+        read = parse_filter(params.get("filter"))
+        try:
+            state = await self._services.read_operational(read.spec)
+        except FilterError as error:
+            raise _filter_error(error) from None
+        return self._reply(ctx, read.apply(state, self._schema.key_index))
 
+    async def get_config(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        params = _children(operation, ("source", "filter"))
+        ctx.access.datastore = _datastore_name(_required(params, "source"))
+        read = parse_filter(params.get("filter"))
+        root = self._running.root
+        data = read.apply(root, self._schema.key_index)
+        if data is root:  # no filter: never hand out the live tree
+            data = deepcopy(data)
+        return self._reply(ctx, data)
 
-async def close_session(ctx: RpcContext, operation: etree._Element) -> Reply:
-    _children(operation, ())
-    ctx.session.close_after_reply()
-    return None
+    async def edit_config(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        params = _children(operation, ("target", "default-operation", "test-option", "error-option", "config", "url"))
+        ctx.access.datastore = _datastore_name(_required(params, "target"))
+        if "url" in params:
+            raise RpcError("operation-not-supported", "the :url capability is not supported", type="protocol")
+        config = _required(params, "config")
+        default_operation = _enum_param(params, "default-operation", ("merge", "replace", "none"), "merge")
+        test_option = _enum_param(params, "test-option", ("test-then-set", "set", "test-only"), "test-then-set")
+        _error_option(params)
+        if (holder := self._running.held_by_other(ctx.principal.session_id)) is not None:
+            raise RpcError("in-use", f"running is locked by session {holder.session_id}", type="protocol",
+                           info=[info_element("session-id", str(holder.session_id))])
+        before = self._running.root
+        after = self._apply(before, config, default_operation)
+        schema = self._schema
+        changes = changed_paths(before, after, schema.key_index, schema.leaf_lists)
+        ctx.access.writes = tuple(DataWrite(c.path, _ACCESS_OF_CHANGE[c.operation], tuple(sorted(c.namespaces.items())))
+                                  for c in changes)
+        self._gate.check_write(ctx.principal, ctx.access.writes)
+        # "set" skips nothing here: a datastore that fails the schema is never installed
+        self._validate(after)
+        for check in self._services.config_checks:
+            check(after)
+        if test_option != "test-only" and changes:
+            self._running.commit(after, ctx.principal, changes)
+        return None
 
+    def _apply(self, before: etree._Element, config: etree._Element, default_operation: str) -> etree._Element:
+        schema = self._schema
+        try:
+            return apply_edit(before, config, default_operation=default_operation, keys=schema.key_index,
+                              leaf_lists=schema.leaf_lists, opaque=schema.opaque)
+        except EditError as error:
+            raise RpcError(error.error_tag, error.error_message, type="application", path=error.error_path,
+                           path_namespaces=error.path_namespaces,
+                           info=[info_element(k, v) for k, v in error.error_info.items()]) from None
 
-async def kill_session(ctx: RpcContext, operation: etree._Element) -> Reply:
-    value = _text(_required(_children(operation, ("session-id",)), "session-id"))
-    master: Master = ctx.services
-    target = master.sessions.get(int(value)) if value.isdigit() else None
-    if target is None or target is ctx.session:
-        reason = "a session cannot kill itself" if target is ctx.session else f"no session {value!r}"
-        raise RpcError("invalid-value", reason, type="protocol", info=[info_element("bad-element", "session-id")])
-    master.release_locks(target.info.session_id)
-    target.close(f"killed by session {ctx.principal.session_id}")
-    return None
+    def _validate(self, data: etree._Element) -> None:
+        try:
+            self._schema.validate_config(data)
+        except ValidationError as error:
+            raise RpcError(error.error_tag, error.error_message, type="application", app_tag=error.error_app_tag,
+                           path=error.error_path, path_namespaces=self._schema.prefix_namespaces) from None
 
+    async def validate(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        params = _children(operation, ("source",))
+        source = _required(params, "source")
+        config = source.find(qn(NC, "config"))
+        if config is not None:
+            self._validate(self._apply(etree.Element(qn(NC, "data")), config, "merge"))
+        else:
+            ctx.access.datastore = _datastore_name(source)
+            self._validate(self._running.root)
+        return None
 
-async def get_schema(ctx: RpcContext, operation: etree._Element) -> Reply:
-    params = _children(operation, ("identifier", "version", "format"), namespace=NETCONF_MONITORING)
-    identifier = _text(_required(params, "identifier"))
-    version = _text(params["version"]) or None if "version" in params else None
-    fmt = _text(params["format"]).rsplit(":", 1)[-1] if "format" in params else "yang"
-    master: Master = ctx.services
-    try:
-        text = master.schema.schema_text(identifier, version, fmt)
-    except KeyError:
-        raise RpcError("invalid-value", f"no schema {identifier!r} (version {version or 'any'}, format {fmt})",
-                       type="application", info=[info_element("bad-element", "identifier")]) from None
-    data = etree.Element(qn(NETCONF_MONITORING, "data"), nsmap={None: NETCONF_MONITORING})
-    data.text = text
-    return [data]
+    async def lock(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        ctx.access.datastore = _datastore_name(_required(_children(operation, ("target",)), "target"))
+        try:
+            self._running.lock(ctx.principal.session_id)
+        except LockError as error:
+            raise _lock_denied(error) from None
+        return None
 
+    async def unlock(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        ctx.access.datastore = _datastore_name(_required(_children(operation, ("target",)), "target"))
+        try:
+            self._running.unlock(ctx.principal.session_id)
+        except LockError:
+            raise RpcError("operation-failed", "this session does not hold the lock on running",
+                           type="protocol") from None
+        return None
 
-def register(dispatcher: Dispatcher) -> None:
-    for name, handler in (
-        ("get", get),
-        ("get-config", get_config),
-        ("edit-config", edit_config),
-        ("validate", validate),
-        ("lock", lock),
-        ("unlock", unlock),
-        ("close-session", close_session),
-        ("kill-session", kill_session),
-    ):
-        dispatcher.register(qn(NC, name), handler)
-    dispatcher.register(qn(NETCONF_MONITORING, "get-schema"), get_schema)
+    async def close_session(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        _children(operation, ())
+        ctx.session.close_after_reply()
+        return None
+
+    async def kill_session(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        value = _text(_required(_children(operation, ("session-id",)), "session-id"))
+        target = self._services.sessions.get(int(value)) if value.isdigit() else None
+        if target is None or target is ctx.session:
+            reason = "a session cannot kill itself" if target is ctx.session else f"no session {value!r}"
+            raise RpcError("invalid-value", reason, type="protocol", info=[info_element("bad-element", "session-id")])
+        self._running.release(target.session_id)
+        target.close(f"killed by session {ctx.principal.session_id}")
+        return None
+
+    async def get_schema(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        params = _children(operation, ("identifier", "version", "format"), namespace=NETCONF_MONITORING)
+        identifier = _text(_required(params, "identifier"))
+        version = _text(params["version"]) or None if "version" in params else None
+        fmt = _text(params["format"]).rsplit(":", 1)[-1] if "format" in params else "yang"
+        try:
+            text = self._schema.schema_text(identifier, version, fmt)
+        except KeyError:
+            raise RpcError("invalid-value", f"no schema {identifier!r} (version {version or 'any'}, format {fmt})",
+                           type="application", info=[info_element("bad-element", "identifier")]) from None
+        data = etree.Element(qn(NETCONF_MONITORING, "data"), nsmap={None: NETCONF_MONITORING})
+        data.text = text
+        return [data]

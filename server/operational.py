@@ -1,4 +1,6 @@
-"""The operational state datastore (RFC 8342): running configuration plus state from sources.
+"""The operational state datastore (RFC 8342): running configuration plus state from sources,
+and the two ways the Master reads it: for a subscription's own share (``DatastoreSampler``)
+and for a ``get`` of the whole device, agents included (``DeviceReader``).
 
 A read comes with a ``Selection``: the top-level nodes it can select and, for a subtree
 filter, which list entries. A source runs only when the read can select its nodes, and may
@@ -9,18 +11,19 @@ source that ignores the hint is merely slower, never wrong.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 
 from lxml import etree
 
 from mso.filters import KeyIndex, merge_into
-from mso.sampling import EVERYTHING, Selection
+from mso.sampling import EVERYTHING, Selection, apply_filter, selection_of
+from mso.subscription_model import FilterSpec
 from server.datastore import RunningDatastore, empty_data
 
-
 Produce = Callable[[Selection], Iterable[etree._Element]]
+Gather = Callable[[FilterSpec | None], Awaitable[list[etree._Element]]]
 
 
 @dataclass(frozen=True)
@@ -51,4 +54,37 @@ class OperationalDatastore:
             state = empty_data()
             state.extend(source.produce(selection))
             merge_into(data, state, self._keys)
+        return data
+
+
+class DatastoreSampler:
+    """The subscription runner's sampler on the Master: its own datastores, filtered (what it
+    shares with agents is theirs to sample)."""
+
+    def __init__(self, running: RunningDatastore, operational: OperationalDatastore, keys: KeyIndex) -> None:
+        self._running = running
+        self._operational = operational
+        self._keys = keys
+
+    def sample(self, datastore: str, selection: FilterSpec | None) -> etree._Element:
+        if datastore == "ds:running":
+            data = self._running.root
+        else:
+            data = self._operational.snapshot(selection_of(selection))
+        return apply_filter(data, selection, self._keys)
+
+
+class DeviceReader:
+    """The operational datastore as a read sees it: the Master's own data plus what the agents
+    owning selected data return (those that do not answer in time are left out)."""
+
+    def __init__(self, operational: OperationalDatastore, gather: Gather, keys: KeyIndex) -> None:
+        self._operational = operational
+        self._gather = gather
+        self._keys = keys
+
+    async def read(self, selection: FilterSpec | None) -> etree._Element:
+        data = self._operational.snapshot(selection_of(selection))
+        for share in await self._gather(selection):
+            merge_into(data, share, self._keys)
         return data

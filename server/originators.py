@@ -4,38 +4,37 @@ a subscription's filter involves (the decomposer); and the component subscriptio
 agents.
 
 Whenever ownership changes (an agent joins, leaves, times out, or a resource moves) the
-``on_change`` callbacks run, so the subscription service re-decomposes what it serves.
+``on_change`` callbacks run, so the placement engine re-decomposes what it serves; a component
+an agent reports it cannot run goes to ``on_component_failed``, and an agent that leaves to
+``on_agent_left``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
 
 from lxml import etree
 
 from mso import control_channel as cc
 from mso.date_and_time import format_epoch
+from mso.filters import KeyIndex
+from mso.generators import MASTER_GENERATOR
+from mso.instance_path import InstancePathError, parse_instance_path
 from mso.namespaces import DISTRIBUTED_EXPORT, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT, qn
+from mso.rpc_error import RpcError, info_element
 from mso.sampling import INTERFACE_LIST
 from mso.subscription_model import Encoding, FilterSpec, SubscriptionSpec
 from mso.xml_parsing import parse_xml
 from server.agent_registry import AgentLink, AgentRegistry
 from server.decompose import decompose
-from mso.generators import MASTER_GENERATOR
 from server.resource_location import OwnershipConflict, Resource, ResourceLocationTable
-
-if TYPE_CHECKING:
-    from server.master import Master
+from server.rpc import Dispatcher, Reply, RpcContext
 
 log = logging.getLogger("mso.originators")
 DX = DISTRIBUTED_EXPORT
 MASTER_CAPABILITY = cc.Capability(tuple(Encoding), 1, True)
-_STEP = re.compile(r"/(?P<prefix>[A-Za-z_][\w.-]*):(?P<name>[A-Za-z_][\w.-]*)(?P<predicate>\[[^\]]*\])?")
-_KEY_PREDICATE = re.compile(r"\[(?P<prefix>[A-Za-z_][\w.-]*):(?P<name>[A-Za-z_][\w.-]*)\s*=\s*'(?P<value>[^']*)'\]")
 
 
 class ResourcePathError(ValueError):
@@ -43,17 +42,21 @@ class ResourcePathError(ValueError):
 
 
 class Originators:
-    def __init__(self, master: "Master", *, timeout: float, centralized: bool, boot_time: float, seed: int) -> None:
-        self._master = master
+    def __init__(self, keys: KeyIndex, prefix_namespaces: Mapping[str, str], *, timeout: float, centralized: bool,
+                 boot_time: float, seed: int) -> None:
         self.table = ResourceLocationTable()
         self.registry = AgentRegistry(self, timeout=timeout, boot_time=boot_time, seed=seed)
         self.centralized = centralized
         self.on_change: list[Callable[[], None]] = []
         self.on_report: list[Callable[[int, etree._Element, float], None]] = []
-        schema = master.schema
-        self._prefix_of = {uri: prefix for prefix, uri in schema.prefix_namespaces.items()}
-        self._namespace_of = dict(schema.prefix_namespaces)
-        self._keys = schema.key_index
+        self.on_component_failed: list[Callable[[str, int, str], None]] = []
+        self.on_agent_left: list[Callable[[str], None]] = []
+        self._prefix_of = {uri: prefix for prefix, uri in prefix_namespaces.items()}
+        self._namespace_of = dict(prefix_namespaces)
+        self._keys = keys
+
+    def register(self, dispatcher: Dispatcher) -> None:
+        dispatcher.register(qn(DX, "move-resource"), self._move_resource)
 
     def claim(self, resources: Iterable[Resource]) -> None:
         """The Master's own resources (main board, and the cards it simulates itself)."""
@@ -83,6 +86,16 @@ class Originators:
         link.components.add(spec.id)
         link.channel.send(cc.ComponentCreate(spec, report_to_master=self.centralized))
 
+    def modify_component(self, generator: str, spec: SubscriptionSpec) -> None:
+        """The subscription changed and the agent keeps a share of it."""
+        link = self.registry.agents.get(generator)
+        if link is None:
+            return
+        if spec.id not in link.components:
+            self.start_component(generator, spec)
+            return
+        link.channel.send(cc.ComponentModify(spec, report_to_master=self.centralized))
+
     def stop_component(self, generator: str, subscription_id: int) -> None:
         link = self.registry.agents.get(generator)
         if link is None or subscription_id not in link.components:
@@ -106,6 +119,15 @@ class Originators:
 
     # --- moves --------------------------------------------------------------------------------
 
+    async def _move_resource(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        path = operation.findtext(qn(DX, "path")) or ""
+        to = (operation.findtext(qn(DX, "to")) or "").strip()
+        try:
+            self.move(path.strip(), to)
+        except ResourcePathError as error:
+            raise RpcError("invalid-value", str(error), info=[info_element("bad-element", "path")]) from None
+        return None
+
     def move(self, path: str, to: str) -> str:
         """Move one list entry between agents; returns the previous owner."""
         resource = self.parse_path(path)
@@ -128,16 +150,18 @@ class Originators:
         return owner
 
     def parse_path(self, path: str) -> Resource:
-        steps = list(_STEP.finditer(path))
-        if not steps or "".join(s.group(0) for s in steps) != path.strip():
-            raise ResourcePathError(f"{path!r} is not a path like /if:interfaces/if:interface[if:name='2/0/7']")
-        list_path = tuple(self._clark(s["prefix"], s["name"]) for s in steps)
+        try:
+            steps = parse_instance_path(path)
+        except InstancePathError:
+            raise ResourcePathError(f"{path!r} is not a path like /if:interfaces/if:interface[if:name='2/0/7']") from None
+        if any(not step.prefix for step in steps) or any(step.predicates for step in steps[:-1]):
+            raise ResourcePathError(f"{path!r} must prefix every name and give keys on its last step only")
+        list_path = tuple(self._clark(step.prefix, step.name) for step in steps)
         key_tags = self._keys.get(list_path)
         if key_tags is None:
             raise ResourcePathError(f"{path!r} does not end at a list")
-        predicates = {self._clark(p["prefix"], p["name"]): p["value"]
-                      for p in _KEY_PREDICATE.finditer(steps[-1]["predicate"] or "")}
-        if set(predicates) != set(key_tags):
+        predicates = {self._clark(*key.split(":", 1)): value for key, value in steps[-1].predicates if ":" in key}
+        if len(predicates) != len(steps[-1].predicates) or set(predicates) != set(key_tags):
             raise ResourcePathError(f"{path!r} must give every key of the list, and only its keys")
         return list_path, tuple(predicates[tag] for tag in key_tags)
 
@@ -179,21 +203,18 @@ class Originators:
 
     def agent_left(self, link: AgentLink, reason: str) -> None:
         self.table.release(link.generator)
-        self._changed()
-
-    def agent_resources(self, link: AgentLink, message: cc.ResourcesChanged) -> None:
-        try:
-            self._check_resources(message.added)
-            self.table.release(link.generator, [r for r in message.removed if self.table.owner(r) == link.generator])
-            self.table.assign(link.generator, message.added)
-        except (OwnershipConflict, ResourcePathError) as error:
-            log.warning("agent-resources-refused", extra={"fields": {"generator": link.generator, "error": str(error)}})
+        for callback in self.on_agent_left:
+            callback(link.generator)
         self._changed()
 
     def component_status(self, link: AgentLink, message: cc.ComponentStatus) -> None:
         level = logging.INFO if message.state == "active" else logging.WARNING
         log.log(level, "component-status", extra={"fields": {"generator": link.generator, "id": message.subscription_id,
                                                              "state": message.state, "reason": message.reason}})
+        if message.state == "error":
+            link.components.discard(message.subscription_id)
+            for callback in self.on_component_failed:
+                callback(link.generator, message.subscription_id, message.reason)
 
     def data_report(self, link: AgentLink, message: cc.DataReport) -> None:
         event = parse_xml(message.event.encode())

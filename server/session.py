@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import asyncssh
 from lxml import etree
@@ -23,10 +23,7 @@ from mso.namespaces import BASE_1_0, BASE_1_1, NETCONF_BASE, qn
 from mso.rpc_error import RpcError, info_element
 from mso.xml_parsing import MalformedXML, parse_xml
 from server.authz import Principal
-from server.rpc import RpcContext
-
-if TYPE_CHECKING:
-    from server.master import Master
+from server.rpc import Reply, RpcContext
 
 log = logging.getLogger("mso.session")
 
@@ -54,14 +51,52 @@ class SessionInfo:
     counters: SessionCounters = field(default_factory=SessionCounters)
 
 
+@dataclass
+class ServerStatistics:
+    """``/netconf-state/statistics`` (RFC 6022 §2.1.5)."""
+
+    start_time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    in_bad_hellos: int = 0
+    in_sessions: int = 0
+    dropped_sessions: int = 0
+    in_rpcs: int = 0
+    in_bad_rpcs: int = 0
+    out_rpc_errors: int = 0
+    out_notifications: int = 0
+
+
+class SessionHost(Protocol):
+    """What a session needs from the server that hosts it."""
+
+    capabilities: Sequence[str]
+    max_message_bytes: int
+    statistics: ServerStatistics
+
+    def new_session_id(self) -> int: ...
+
+    def opened(self, session: "NetconfSession") -> None:
+        """The session has said hello-worthy things: it is live."""
+
+    def closed(self, session: "NetconfSession", dropped: bool) -> None:
+        """The session is gone (``dropped``: not by close-session, kill-session or shutdown)."""
+
+    def paused(self, session_id: int, paused: bool) -> None:
+        """Its send buffer filled up (``paused``) or drained again."""
+
+    async def dispatch(self, ctx: RpcContext, operation: etree._Element) -> Reply: ...
+
+    def refused(self, ctx: RpcContext, operation: str | None, error: RpcError) -> None:
+        """A message answered with an rpc-error before any operation ran."""
+
+
 class NetconfSession(asyncssh.SSHServerSession):
     """The asyncssh session object for the ``netconf`` subsystem."""
 
-    def __init__(self, master: "Master", user: str, source_host: str) -> None:
-        self._master = master
-        self.info = SessionInfo(master.sessions.next_id(), user, source_host, datetime.now(timezone.utc))
-        self.principal = Principal(user, self.info.session_id)
-        self._decoder = FrameDecoder(master.config.max_message_bytes)
+    def __init__(self, host: SessionHost, user: str, source_host: str) -> None:
+        self._host = host
+        self.info = SessionInfo(host.new_session_id(), user, source_host, datetime.now(timezone.utc))
+        self.principal = Principal(user, self.info.session_id, source_host)
+        self._decoder = FrameDecoder(host.max_message_bytes)
         self._frame: Callable[[bytes], bytes] = frame_eom
         self._chan: asyncssh.SSHServerChannel | None = None
         self._hello_done = False
@@ -82,8 +117,12 @@ class NetconfSession(asyncssh.SSHServerSession):
     def subsystem_requested(self, subsystem: str) -> bool:
         return subsystem == "netconf"
 
+    @property
+    def session_id(self) -> int:
+        return self.info.session_id
+
     def session_started(self) -> None:
-        self._master.sessions.add(self)
+        self._host.opened(self)
         log.info(
             "session-open",
             extra={"fields": {"session-id": self.info.session_id, "user": self.info.user, "source": self.info.source_host}},
@@ -108,27 +147,23 @@ class NetconfSession(asyncssh.SSHServerSession):
         return False
 
     def pause_writing(self) -> None:
-        self._master.session_paused(self, True)
+        self._host.paused(self.info.session_id, True)
 
     def resume_writing(self) -> None:
-        self._master.session_paused(self, False)
+        self._host.paused(self.info.session_id, False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         if self._worker is not None:
             self._worker.cancel()
-        if self._master.sessions.remove(self):
-            if not self._orderly:
-                self._master.sessions.statistics.dropped_sessions += 1
-            log.info("session-close", extra={"fields": {"session-id": self.info.session_id, "user": self.info.user}})
-            self._master.session_closed(self)
+        self._host.closed(self, dropped=not self._orderly)
 
     # --- sending ------------------------------------------------------------------------------
 
     def send_notification(self, message: bytes) -> None:
         """Queue one complete ``<notification>`` document for sending."""
         self.info.counters.out_notifications += 1
-        self._master.sessions.statistics.out_notifications += 1
+        self._host.statistics.out_notifications += 1
         self._send(message)
 
     def _send(self, message: bytes) -> None:
@@ -173,7 +208,7 @@ class NetconfSession(asyncssh.SSHServerSession):
     def _hello_message(self) -> bytes:
         hello = etree.Element(_HELLO, nsmap={None: NETCONF_BASE})
         caps = etree.SubElement(hello, qn(NETCONF_BASE, "capabilities"))
-        for uri in self._master.capabilities:
+        for uri in self._host.capabilities:
             etree.SubElement(caps, qn(NETCONF_BASE, "capability")).text = uri
         etree.SubElement(hello, qn(NETCONF_BASE, "session-id")).text = str(self.info.session_id)
         return etree.tostring(hello, xml_declaration=True, encoding="UTF-8")
@@ -197,7 +232,7 @@ class NetconfSession(asyncssh.SSHServerSession):
         return self._decoder.hello_done(chunked)
 
     def _bad_hello(self, reason: str) -> list[bytes]:
-        self._master.sessions.statistics.in_bad_hellos += 1
+        self._host.statistics.in_bad_hellos += 1
         self._abort(f"bad hello: {reason}")
         return []
 
@@ -216,33 +251,23 @@ class NetconfSession(asyncssh.SSHServerSession):
                 return
 
     async def _handle(self, message: bytes) -> bytes | None:
-        stats = self._master.sessions.statistics
         try:
             rpc = parse_xml(message)
         except MalformedXML as error:
-            return self._error_reply(None, self._malformed(f"not well-formed XML: {error}"))
+            return self._refuse(None, None, None, self._malformed(f"not well-formed XML: {error}"))
         if rpc.tag != _RPC:
-            return self._error_reply(None, self._not_an_rpc(rpc))
+            return self._refuse(None, None, None, self._not_an_rpc(rpc))
         attributes = dict(rpc.attrib)
         message_id = attributes.get("message-id")
         operations = [child for child in rpc if isinstance(child.tag, str)]
         self.info.counters.in_rpcs += 1
-        stats.in_rpcs += 1
+        self._host.statistics.in_rpcs += 1
+        ctx = RpcContext(self, self.principal, message_id)
+        if message_id is None or len(operations) != 1:
+            return self._refuse(ctx, attributes, operations[0].tag if len(operations) == 1 else None,
+                                _envelope_error(message_id, operations))
         try:
-            if message_id is None:
-                raise RpcError(
-                    "missing-attribute",
-                    "the rpc element has no message-id",
-                    type="rpc",
-                    info=[info_element("bad-attribute", "message-id"), info_element("bad-element", "rpc")],
-                )
-            if len(operations) != 1:
-                raise RpcError("malformed-message" if operations else "missing-element",
-                               "an rpc must carry exactly one operation",
-                               type="rpc" if operations else "protocol",
-                               info=[info_element("bad-element", "rpc")])
-            ctx = RpcContext(self, self.principal, message_id, self._master)
-            content = await self._master.dispatcher.dispatch(ctx, operations[0])
+            content = await self._host.dispatch(ctx, operations[0])
         except RpcError as error:
             return self._error_reply(attributes, error)
         except Exception:  # a handler bug must not kill the session: answer and log it
@@ -250,9 +275,15 @@ class NetconfSession(asyncssh.SSHServerSession):
             return self._error_reply(attributes, RpcError("operation-failed", "internal error", type="application"))
         return self._ok_reply(attributes, content)
 
+    def _refuse(self, ctx: RpcContext | None, attributes: dict[str, str] | None, operation: str | None,
+                error: RpcError) -> bytes:
+        """Answer a message no operation ran for, and let the observers see it."""
+        self._host.refused(ctx or RpcContext(self, self.principal, None), operation, error)
+        return self._error_reply(attributes, error)
+
     def _malformed(self, message: str) -> RpcError:
         self.info.counters.in_bad_rpcs += 1
-        self._master.sessions.statistics.in_bad_rpcs += 1
+        self._host.statistics.in_bad_rpcs += 1
         # malformed-message is new in base:1.1 (RFC 6241 Appendix A); base:1.0 peers get operation-failed
         tag = "malformed-message" if self._frame is frame_chunked else "operation-failed"
         return RpcError(tag, message, type="rpc")
@@ -279,7 +310,7 @@ class NetconfSession(asyncssh.SSHServerSession):
 
     def _error_reply(self, attributes: dict[str, str] | None, error: RpcError) -> bytes:
         self.info.counters.out_rpc_errors += 1
-        self._master.sessions.statistics.out_rpc_errors += 1
+        self._host.statistics.out_rpc_errors += 1
         reply = self._reply_element(attributes)
         reply.append(error.to_element())
         return etree.tostring(reply)
@@ -291,3 +322,12 @@ class NetconfSession(asyncssh.SSHServerSession):
         for name, value in (attributes or {}).items():
             reply.set(name, value)
         return reply
+
+
+def _envelope_error(message_id: str | None, operations: Sequence[etree._Element]) -> RpcError:
+    """Why an ``<rpc>`` is refused before dispatch: no message-id, or not exactly one operation."""
+    if message_id is None:
+        return RpcError("missing-attribute", "the rpc element has no message-id", type="rpc",
+                        info=[info_element("bad-attribute", "message-id"), info_element("bad-element", "rpc")])
+    return RpcError("malformed-message" if operations else "missing-element", "an rpc must carry exactly one operation",
+                    type="rpc" if operations else "protocol", info=[info_element("bad-element", "rpc")])

@@ -1,52 +1,81 @@
-"""The Master's live NETCONF sessions and the server-wide RFC 6022 statistics."""
+"""The Master's live NETCONF sessions: the host every session talks to, and the RFC 6022
+server-wide statistics.
+
+Whatever a session held ends with it (its lock on running, its dynamic subscriptions): the
+parts that hold such things register a callback in ``on_closed``; those that react to a
+session's full send buffer, in ``on_paused``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from itertools import count
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from server.session import NetconfSession
+from lxml import etree
 
+from mso.rpc_error import RpcError
+from server.rpc import Dispatcher, Reply, RpcContext
+from server.session import NetconfSession, ServerStatistics
 
-@dataclass
-class ServerStatistics:
-    """``/netconf-state/statistics`` (RFC 6022 §2.1.5)."""
-
-    start_time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    in_bad_hellos: int = 0
-    in_sessions: int = 0
-    dropped_sessions: int = 0
-    in_rpcs: int = 0
-    in_bad_rpcs: int = 0
-    out_rpc_errors: int = 0
-    out_notifications: int = 0
+log = logging.getLogger("mso.session")
 
 
 class SessionRegistry:
-    def __init__(self) -> None:
-        self._ids = count(1)
-        self._sessions: dict[int, "NetconfSession"] = {}
-        self.statistics = ServerStatistics()
+    """Implements ``server.session.SessionHost``."""
 
-    def next_id(self) -> int:
+    def __init__(self, dispatcher: Dispatcher, capabilities: Sequence[str], max_message_bytes: int) -> None:
+        self._dispatcher = dispatcher
+        self.capabilities = capabilities
+        self.max_message_bytes = max_message_bytes
+        self.statistics = ServerStatistics()
+        self.on_closed: list[Callable[[int], None]] = []
+        self.on_paused: list[Callable[[int, bool], None]] = []
+        self._ids = count(1)
+        self._sessions: dict[int, NetconfSession] = {}
+
+    # --- SessionHost ----------------------------------------------------------------------------
+
+    def new_session_id(self) -> int:
         return next(self._ids)
 
-    def add(self, session: "NetconfSession") -> None:
+    def opened(self, session: NetconfSession) -> None:
         self._sessions[session.info.session_id] = session
         self.statistics.in_sessions += 1
+        info = session.info
+        log.info("session-open", extra={"fields": {"session-id": info.session_id, "user": info.user,
+                                                   "source": info.source_host}})
 
-    def remove(self, session: "NetconfSession") -> bool:
-        """Forget a session; False when it was never added or is already gone."""
-        return self._sessions.pop(session.info.session_id, None) is not None
+    def closed(self, session: NetconfSession, dropped: bool) -> None:
+        info = session.info
+        if self._sessions.pop(info.session_id, None) is None:
+            return
+        if dropped:
+            self.statistics.dropped_sessions += 1
+        log.info("session-close", extra={"fields": {"session-id": info.session_id, "user": info.user}})
+        for callback in self.on_closed:
+            callback(info.session_id)
 
-    def get(self, session_id: int) -> "NetconfSession | None":
+    def paused(self, session_id: int, paused: bool) -> None:
+        for callback in self.on_paused:
+            callback(session_id, paused)
+
+    async def dispatch(self, ctx: RpcContext, operation: etree._Element) -> Reply:
+        return await self._dispatcher.dispatch(ctx, operation)
+
+    def refused(self, ctx: RpcContext, operation: str | None, error: RpcError) -> None:
+        self._dispatcher.refused(ctx, operation, error)
+
+    # --- lookups ----------------------------------------------------------------------------------
+
+    def get(self, session_id: int) -> NetconfSession | None:
         return self._sessions.get(session_id)
 
-    def __iter__(self) -> Iterator["NetconfSession"]:
+    def close_all(self, reason: str) -> None:
+        for session in list(self._sessions.values()):
+            session.close(reason)
+
+    def __iter__(self) -> Iterator[NetconfSession]:
         return iter(list(self._sessions.values()))
 
     def __len__(self) -> int:

@@ -6,21 +6,26 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import asyncssh
 
 from mso.atomic_file import write_atomically
-
-from server.session import NetconfSession
-
-if TYPE_CHECKING:
-    from server.master import Master
+from server.session import NetconfSession, SessionHost
 
 log = logging.getLogger("mso.ssh")
 
 HOST_KEY_FILE = "ssh_host_ed25519_key"
+
+
+@dataclass(frozen=True)
+class SshSettings:
+    host: str
+    port: int
+    state_dir: Path  # where the host key is kept
+    users: tuple[tuple[str, str], ...] = ()  # (name, password)
+    authorized_keys: Path | None = None
 
 
 def load_or_create_host_key(state_dir: Path) -> asyncssh.SSHKey:
@@ -36,8 +41,8 @@ def load_or_create_host_key(state_dir: Path) -> asyncssh.SSHKey:
 class _Admission(asyncssh.SSHServer):
     """One per SSH connection: authenticates the user and opens NETCONF sessions for them."""
 
-    def __init__(self, master: "Master", passwords: Mapping[str, str], keys: asyncssh.SSHAuthorizedKeys | None) -> None:
-        self._master = master
+    def __init__(self, sessions: SessionHost, passwords: Mapping[str, str], keys: asyncssh.SSHAuthorizedKeys | None) -> None:
+        self._sessions = sessions
         self._passwords = passwords
         self._keys = keys
         self._user = ""
@@ -69,18 +74,17 @@ class _Admission(asyncssh.SSHServer):
         return self._keys is not None and self._keys.validate(key, host, host) is not None
 
     def session_requested(self) -> NetconfSession:
-        return NetconfSession(self._master, self._user, self._peer)
+        return NetconfSession(self._sessions, self._user, self._peer)
 
 
-async def start_ssh(master: "Master") -> asyncssh.SSHAcceptor:
-    config = master.config
-    keys = asyncssh.read_authorized_keys(str(config.authorized_keys)) if config.authorized_keys else None
-    passwords = dict(config.users)
+async def start_ssh(settings: SshSettings, sessions: SessionHost) -> asyncssh.SSHAcceptor:
+    keys = asyncssh.read_authorized_keys(str(settings.authorized_keys)) if settings.authorized_keys else None
+    passwords = dict(settings.users)
     return await asyncssh.create_server(
-        lambda: _Admission(master, passwords, keys),
-        config.host,
-        config.port,
-        server_host_keys=[load_or_create_host_key(config.state_dir)],
+        lambda: _Admission(sessions, passwords, keys),
+        settings.host,
+        settings.port,
+        server_host_keys=[load_or_create_host_key(settings.state_dir)],
         encoding=None,
         allow_pty=False,
         agent_forwarding=False,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
 from ipaddress import ip_address
+from typing import Protocol
 
 from lxml import etree
 
@@ -21,7 +21,8 @@ from mso.filters import FilterError, compile_xpath, subtree_filter
 from mso.namespaces import (DATASTORES, DISTRIBUTED_EXPORT, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT,
                             YANG_PUSH, qn)
 from mso.rpc_error import RpcError, info_element
-from mso.subscription_model import Encoding, FilterSpec, OnChange, Periodic, Receiver, SubscriptionSpec
+from mso.subscription_model import AgentReceiver, Encoding, FilterSpec, OnChange, Periodic, Receiver, SubscriptionSpec
+from server.event_stream import STREAM_NAMES
 
 SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
 
@@ -51,7 +52,6 @@ _YANG_PUSH_IDENTITIES = {"cant-exclude", "datastore-not-subscribable", "no-such-
                          "update-too-big", "sync-too-big", "unchanging-selection"}
 _DISTRIBUTED_EXPORT_IDENTITIES = {"no-agent-receiver", "no-agent-receiver-to-modify"}
 SUBSCRIBABLE_DATASTORES = ("ds:running", "ds:operational")
-STREAMS = ("NETCONF",)
 YANG_PATCH_OPERATIONS = ("create", "delete", "insert", "move", "replace")
 
 
@@ -163,8 +163,8 @@ def parse_request(rpc_name: str, operation: etree._Element, subscription_id: int
         spec = replace(spec, filter=_filter(params, YP, "datastore", error), trigger=_trigger(params, limits, error))
     elif qn(SN, "stream") in params:
         stream = _text(params[qn(SN, "stream")])
-        if stream not in STREAMS:
-            raise error("stream-unavailable", f"no event stream {stream!r} (this publisher has {', '.join(STREAMS)})")
+        if stream not in STREAM_NAMES:
+            raise error("stream-unavailable", f"no event stream {stream!r} (this publisher has {', '.join(STREAM_NAMES)})")
         spec = replace(spec, stream=stream, filter=_filter(params, SN, "stream", error))
     elif rpc_name == "establish-subscription":
         raise RpcError("missing-element", "a subscription needs a target: a stream or a datastore", type="protocol",
@@ -282,14 +282,6 @@ def merge_modify(current: SubscriptionSpec, request: SubscriptionSpec, params: C
 
 
 AGENT_RECEIVER = qn(DISTRIBUTED_EXPORT, "agent-receiver")
-
-
-@dataclass(frozen=True)
-class AgentReceiver:
-    """Where line-card agents push their share of a dynamic subscription (mso-distributed-export)."""
-
-    receiver: Receiver
-    encoding: Encoding = Encoding.JSON
 
 
 def parse_agent_receiver(operation: etree._Element) -> AgentReceiver | None:

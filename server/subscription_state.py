@@ -11,6 +11,7 @@ from mso.date_and_time import format_datetime
 from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, DISTRIBUTED_NOTIF, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.subscription_model import OnChange, Periodic, SubscriptionSpec
 from mso.xml_parsing import parse_xml
+from server.subscription_table import Subscription
 
 SN, YP = SUBSCRIBED_NOTIFICATIONS, YANG_PUSH
 REASON_NAMESPACES = {"sn": SN, "mso-dx": DISTRIBUTED_EXPORT}  # modules whose identities are reasons here
@@ -102,3 +103,28 @@ def streams_element(streams: Iterable[tuple[str, str]]) -> etree._Element:
         _leaf(stream, SN, "name", name)
         _leaf(stream, SN, "description", description)
     return element
+
+
+def subscriptions_element(subscriptions: Iterable[Subscription]) -> etree._Element:
+    """``/sn:subscriptions`` in operational data: every subscription with its policy, its
+    receivers' counters and state, and its generator list."""
+    element = etree.Element(qn(SN, "subscriptions"), nsmap={None: SN})
+    for subscription in sorted(subscriptions, key=lambda s: s.id):
+        entry = etree.SubElement(element, qn(SN, "subscription"))
+        _leaf(entry, SN, "id", str(subscription.id))
+        add_policy(entry, subscription.spec)
+        _add_receivers(entry, subscription)
+        add_generators(entry, subscription.generators)
+        add_publishers(entry, subscription.generators)
+    return element
+
+
+def _add_receivers(entry: etree._Element, subscription: Subscription) -> None:
+    delivery = subscription.delivery
+    receivers = etree.SubElement(entry, qn(SN, "receivers"))
+    for name in delivery.receivers:
+        receiver = etree.SubElement(receivers, qn(SN, "receiver"))
+        _leaf(receiver, SN, "name", name)
+        _leaf(receiver, SN, "sent-event-records", str(delivery.sent))
+        _leaf(receiver, SN, "excluded-event-records", str(delivery.excluded))
+        _leaf(receiver, SN, "state", "suspended" if subscription.suspended else "active")

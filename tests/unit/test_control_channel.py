@@ -33,7 +33,6 @@ MESSAGES = [
     cc.RegisterReply(True, boot_time=1700000000.5, seed=3, heartbeat_interval=0.5),
     cc.RegisterReply(False, reason="generator id 2 is already registered"),
     cc.Heartbeat(),
-    cc.ResourcesChanged(added=((IF_LIST, ("2/0/9",)),)),
     cc.ResourcesAssigned(removed=((IF_LIST, ("2/0/1",)),)),
     cc.ComponentCreate(PERIODIC),
     cc.ComponentModify(ON_CHANGE, report_to_master=True),

@@ -1,0 +1,102 @@
+"""Configured subscriptions (RFC 8639 §2.5) kept in line with running: started, modified and
+terminated as commits add, change and remove them, each pushed over UDP-notif to its
+receivers and announced to them with state notifications. They survive a restart because
+running does. A configured subscription runs as the user whose commit configured it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from lxml import etree
+
+from mso.namespaces import SUBSCRIBED_NOTIFICATIONS
+from mso.rpc_error import RpcError
+from mso.subscription_model import SubscriptionSpec
+from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
+from server.authz import SERVER, Gate, Principal
+from server.configured_subscriptions import ConfigError, configured_subscriptions, diff
+from server.datastore import Commit
+from server.delivery import Delivery
+from server.observation import Observers
+from server.placement import Placement
+from server.subscription_state import state_notification
+from server.subscription_table import Subscription, SubscriptionTable
+
+SN = SUBSCRIBED_NOTIFICATIONS
+Clock = Callable[[], float]
+
+
+class ConfiguredReconciler:
+    def __init__(self, table: SubscriptionTable, placement: Placement, gate: Gate, observers: Observers,
+                 prefix_namespaces: Mapping[str, str], clock: Clock = time.time) -> None:
+        self._table = table
+        self._placement = placement
+        self._gate = gate
+        self._observers = observers
+        self._prefix_namespaces = prefix_namespaces
+        self._now = clock
+        self._udp: UdpNotifPublisher | None = None
+
+    def start(self, udp: UdpNotifPublisher, running: etree._Element) -> None:
+        """Serve what running holds from the start (the server itself configured those)."""
+        self._udp = udp
+        self.reconcile(running, SERVER)
+
+    def check(self, data: etree._Element) -> None:
+        """Refuse a running datastore whose configured subscriptions cannot be run."""
+        try:
+            specs = configured_subscriptions(data)
+        except ConfigError as error:
+            raise RpcError(error.error_tag, error.error_message, app_tag=error.error_app_tag, path=error.error_path,
+                           path_namespaces=self._prefix_namespaces) from None
+        for spec in specs:
+            existing = self._table.get(spec.id)
+            if existing is not None and existing.dynamic:
+                raise RpcError("invalid-value", f"subscription id {spec.id} is in use by a dynamic subscription",
+                               path=f"/sn:subscriptions/sn:subscription[sn:id='{spec.id}']",
+                               path_namespaces={"sn": SN})
+
+    def running_committed(self, commit: Commit) -> None:
+        self.reconcile(commit.after, commit.who)
+
+    def reconcile(self, data: etree._Element, who: Principal) -> None:
+        """Bring the running configured subscriptions in line with ``data``."""
+        current = [s.spec for s in self._table.configured()]
+        added, removed, modified = diff(current, configured_subscriptions(data))
+        for spec in removed:
+            self._terminate(self._table.get(spec.id))
+        for spec in modified:
+            self._modify(self._table.get(spec.id), spec)
+        for spec in added:
+            self._add(spec, who)
+
+    def _emitter(self, spec: SubscriptionSpec) -> ReceiversEmitter:
+        assert self._udp is not None, "start() first"
+        return ReceiversEmitter(self._udp, spec.receivers, spec.encoding)
+
+    def _add(self, spec: SubscriptionSpec, who: Principal) -> None:
+        receivers = tuple(receiver.name for receiver in spec.receivers)
+        delivery = Delivery(spec.id, self._emitter(spec), who, receivers, self._gate, self._observers)
+        subscription = Subscription(spec, delivery, who, None)
+        self._placement.assign(subscription, self._placement.shares_for(spec))
+        subscription.announced = list(subscription.generators)
+        self._table.add(subscription)
+        subscription.state(state_notification("subscription-started", spec.id, spec=spec,
+                                              generators=subscription.generators), self._now())
+        self._placement.start(subscription)
+
+    def _modify(self, subscription: Subscription | None, spec: SubscriptionSpec) -> None:
+        assert subscription is not None
+        delivery = subscription.delivery
+        delivery.emitter = self._emitter(spec)
+        delivery.receivers = tuple(receiver.name for receiver in spec.receivers)
+        self._placement.reshape(subscription, spec, self._placement.shares_for(spec, subscription.failed),
+                                "configuration changed")
+
+    def _terminate(self, subscription: Subscription | None) -> None:
+        assert subscription is not None
+        subscription.state(state_notification("subscription-terminated", subscription.id,
+                                              reason="sn:no-such-subscription"), self._now())
+        self._placement.remove(subscription, "configuration removed")

@@ -1,0 +1,291 @@
+"""The placement engine: who serves which part of each subscription, and keeping that true.
+
+The Master runs its own share as generator ``1``; each agent whose data a ``ds:operational``
+filter selects runs a component subscription with the same id, trigger, filter and receivers
+(draft-zhou-netconf-multi-stream-originators §5). Placement decides the shares when a
+subscription is established or modified, starts and stops the Master's job and the agents'
+components, re-decomposes when ownership changes, and suspends and resumes:
+
+- ``mso-dx:no-originator`` when nobody owns what the filter selects any more, resumed when
+  an originator returns;
+- ``sn:unsupportable-volume`` while the subscriber's session cannot take more (RFC 8639 §2.4.5).
+
+Shares follow ownership while a subscription is suspended, so it resumes with today's
+originators, and the subscriber hears ``subscription-modified`` whenever the generator list it
+was told changes. A component an agent cannot run is taken out of the shares (and the
+subscriber told), so a collector never waits for a piece that will not come.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection
+from dataclasses import replace
+
+from lxml import etree
+
+from mso.filters import KeyIndex
+from mso.generators import MASTER_GENERATOR, MASTER_PUBLISHER_ID
+from mso.namespaces import DISTRIBUTED_NOTIF, qn
+from mso.subscription_model import AgentReceiver, OnChange, Periodic, SubscriptionSpec
+from mso.subscription_runner import Job, JobFactory, OnChangeJob
+from server.datastore import Commit
+from server.event_stream import compile_stream_filter
+from server.originators import Originators
+from server.subscription_requests import subscription_error
+from server.subscription_state import state_notification
+from server.subscription_table import Subscription, SubscriptionTable
+
+log = logging.getLogger("mso.subscriptions")
+NO_ORIGINATOR = "mso-dx:no-originator"
+UNSUPPORTABLE_VOLUME = "sn:unsupportable-volume"
+Clock = Callable[[], float]
+
+
+class Placement:
+    def __init__(self, originators: Originators, jobs: JobFactory, table: SubscriptionTable, keys: KeyIndex,
+                 clock: Clock = time.time) -> None:
+        self._originators = originators
+        self._jobs = jobs
+        self._table = table
+        self._keys = keys
+        self._now = clock
+
+    # --- deciding who serves ------------------------------------------------------------------
+
+    def shares_for(self, spec: SubscriptionSpec, failed: Collection[str] = ()) -> list[str]:
+        """Who would serve ``spec`` (``failed``: generators that could not). A filter that
+        selects nothing anywhere is the Master's to answer, with empty updates."""
+        return self._shares(spec, failed) or [MASTER_GENERATOR]
+
+    def _shares(self, spec: SubscriptionSpec, failed: Collection[str]) -> list[str]:
+        """The originators whose data ``spec`` selects; only operational data lives on agents."""
+        if spec.datastore != "ds:operational":
+            return [MASTER_GENERATOR]
+        return [g for g in self._originators.shares(spec.filter) if g not in failed]
+
+    def check_dynamic(self, spec: SubscriptionSpec, shares: list[str], agent_receiver: AgentReceiver | None,
+                      rpc: str) -> None:
+        """Refuse, with ``rpc``'s error, a dynamic subscription its shares cannot serve: agents
+        own data but have nowhere to push it, or cannot push at its period or on change."""
+        agents = self._agents(shares)
+        if not agents:
+            return
+        if agent_receiver is None and not self._originators.centralized:
+            identity = "no-agent-receiver" if rpc == "establish-subscription" else "no-agent-receiver-to-modify"
+            raise subscription_error(rpc, identity,
+                                     f"line cards {', '.join(agents)} own selected data: give "
+                                     "mso-distributed-export:agent-receiver (or start the Master with --dynamic-receiver)",
+                                     datastore=True)
+        for generator in agents:
+            capability = self._originators.capability(generator)
+            if capability is None:
+                continue
+            trigger = spec.trigger
+            if isinstance(trigger, Periodic) and trigger.period_cs < capability.minimum_period_cs:
+                raise subscription_error(rpc, "period-unsupported",
+                                         f"line card {generator} pushes at most every {capability.minimum_period_cs} cs",
+                                         datastore=True, period_hint=capability.minimum_period_cs)
+            if isinstance(trigger, OnChange) and not capability.on_change:
+                raise subscription_error(rpc, "on-change-unsupported",
+                                         f"line card {generator} does not support on-change", datastore=True)
+
+    def assign(self, subscription: Subscription, shares: list[str]) -> None:
+        subscription.shares = shares
+        subscription.generators = [MASTER_GENERATOR] if self._originators.centralized else list(shares)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def start(self, subscription: Subscription) -> None:
+        if MASTER_GENERATOR in subscription.shares:
+            self._start_own(subscription)
+        component = self._component_spec(subscription)
+        for generator in self._agents(subscription.shares):
+            self._originators.start_component(generator, component)
+
+    def stop(self, subscription: Subscription) -> None:
+        self._stop_own(subscription)
+        for generator in self._agents(subscription.shares):
+            self._originators.stop_component(generator, subscription.id)
+
+    def reshape(self, subscription: Subscription, spec: SubscriptionSpec, shares: list[str], reason: str) -> None:
+        """Apply new parameters and shares (modify-subscription, a configured change) and tell the
+        subscriber before any push of the new kind: agents that keep a share get a component
+        modify, the others a create or a delete."""
+        before = subscription.shares
+        running = not subscription.suspended
+        if running:
+            self._stop_own(subscription)
+        subscription.spec = spec
+        self.assign(subscription, shares)
+        if subscription.suspension == NO_ORIGINATOR:  # its new filter is served by somebody
+            subscription.suspension = None
+            subscription.state(state_notification("subscription-resumed", spec.id), self._now())
+            running = True
+        self.notify_modified(subscription, reason)
+        if not running:
+            return
+        if MASTER_GENERATOR in shares:
+            self._start_own(subscription)
+        component = self._component_spec(subscription)
+        for generator in self._agents(before):
+            if generator not in shares:
+                self._originators.stop_component(generator, spec.id)
+        for generator in self._agents(shares):
+            if generator in before:
+                self._originators.modify_component(generator, component)
+            else:
+                self._originators.start_component(generator, component)
+
+    def remove(self, subscription: Subscription, reason: str | None = None) -> None:
+        self.stop(subscription)
+        self._table.remove(subscription, reason)
+
+    def notify_modified(self, subscription: Subscription, reason: str | None = None) -> None:
+        """``subscription-modified`` with the current parameters and generator list."""
+        spec = subscription.spec
+        subscription.state(state_notification("subscription-modified", spec.id, spec=spec,
+                                              generators=subscription.generators), self._now())
+        subscription.announced = list(subscription.generators)
+        self._table.changed(subscription, reason)
+
+    def _start_own(self, subscription: Subscription) -> None:
+        """The Master's own share: a job on the runner, or a filter for an event stream."""
+        spec = subscription.spec
+        if spec.stream is not None:
+            subscription.stream_filter = compile_stream_filter(spec.filter, self._keys)
+        else:
+            subscription.job = self._jobs.job(spec, subscription, on_complete=self._completed)
+            subscription.job.start()
+
+    def _stop_own(self, subscription: Subscription) -> None:
+        if subscription.job is not None:
+            subscription.job.stop()
+            subscription.job = None
+
+    def _component_spec(self, subscription: Subscription) -> SubscriptionSpec:
+        """What agents run: the same subscription, pushed to the agent receiver for a dynamic one."""
+        receiver: AgentReceiver | None = subscription.agent_receiver
+        if not subscription.dynamic or receiver is None:
+            return subscription.spec
+        return replace(subscription.spec, receivers=(receiver.receiver,), encoding=receiver.encoding)
+
+    def _completed(self, job: Job) -> None:
+        subscription = self._table.get(job.spec.id)
+        if subscription is None:
+            return
+        subscription.state(state_notification("subscription-completed", job.spec.id), self._now())
+        self.remove(subscription, "stop-time reached")
+
+    @staticmethod
+    def _agents(shares: list[str]) -> list[str]:
+        return [g for g in shares if g != MASTER_GENERATOR]
+
+    # --- ownership changes --------------------------------------------------------------------
+
+    def redecompose(self) -> None:
+        """Ownership changed: re-decompose every operational subscription whose originators differ
+        now, tell its subscriber, and suspend (resume) it when no originator is left (returns)."""
+        for subscription in self._table:
+            if subscription.spec.datastore != "ds:operational":
+                continue
+            shares = self._shares(subscription.spec, subscription.failed)
+            if subscription.suspension == NO_ORIGINATOR:
+                if shares:
+                    self.assign(subscription, shares)
+                    self._resume(subscription)
+            elif not shares and self._agents(subscription.shares):
+                self._orphaned(subscription)
+            elif shares and shares != subscription.shares:
+                self._reassign(subscription, shares)
+
+    def _reassign(self, subscription: Subscription, shares: list[str]) -> None:
+        if subscription.suspended:  # it resumes with these
+            self.assign(subscription, shares)
+            return
+        self.stop(subscription)
+        self.assign(subscription, shares)
+        self.start(subscription)
+        log.info("redecomposed", extra={"fields": {"id": subscription.id, "generators": ",".join(shares)}})
+        if subscription.generators != subscription.announced:
+            self.notify_modified(subscription, "originators changed")
+
+    def _orphaned(self, subscription: Subscription) -> None:
+        if not subscription.suspended:
+            self._suspend(subscription, NO_ORIGINATOR)
+        subscription.shares = []
+
+    def component_failed(self, generator: str, subscription_id: int, reason: str) -> None:
+        """An agent could not run its component: serve the subscription without that share
+        until the agent registers again, and say so."""
+        subscription = self._table.get(subscription_id)
+        if subscription is None or generator not in subscription.shares:
+            return
+        log.warning("component-failed", extra={"fields": {"id": subscription_id, "generator": generator,
+                                                          "reason": reason}})
+        subscription.failed[generator] = reason
+        self._originators.stop_component(generator, subscription_id)
+        remaining = [g for g in subscription.shares if g != generator]
+        if not remaining:
+            self._orphaned(subscription)
+            return
+        self.assign(subscription, remaining)
+        if not subscription.suspended and subscription.generators != subscription.announced:
+            self.notify_modified(subscription, f"generator {generator} failed: {reason}")
+
+    def agent_left(self, generator: str) -> None:
+        """A new registration of that agent gets a new chance at the shares it failed."""
+        for subscription in self._table:
+            subscription.failed.pop(generator, None)
+
+    def agent_report(self, subscription_id: int, event: etree._Element, event_time: float) -> None:
+        """Centralized mode: an agent's event, pushed by the Master as its own."""
+        subscription = self._table.get(subscription_id)
+        if subscription is None or subscription.suspended:
+            return
+        publisher = event.find(qn(DISTRIBUTED_NOTIF, "message-publisher-id"))
+        if publisher is not None:
+            publisher.text = str(MASTER_PUBLISHER_ID)
+        subscription.emit(event, event_time)
+
+    # --- suspension ---------------------------------------------------------------------------
+
+    def _suspend(self, subscription: Subscription, reason: str) -> None:
+        self.stop(subscription)
+        subscription.suspension = reason
+        subscription.state(state_notification("subscription-suspended", subscription.id, reason=reason), self._now())
+
+    def _resume(self, subscription: Subscription) -> None:
+        subscription.suspension = None
+        subscription.state(state_notification("subscription-resumed", subscription.id), self._now())
+        if subscription.generators != subscription.announced:
+            self.notify_modified(subscription, "originators changed while suspended")
+        self.start(subscription)
+
+    def session_paused(self, session_id: int, paused: bool) -> None:
+        """The session's send buffer is full (or drained again): suspend (resume) its subscriptions
+        with reason unsupportable-volume rather than buffer without bound (RFC 8639 §2.4.5)."""
+        for subscription in self._table.of_session(session_id):
+            if paused and not subscription.suspended:
+                self._suspend(subscription, UNSUPPORTABLE_VOLUME)
+            elif not paused and subscription.suspension == UNSUPPORTABLE_VOLUME:
+                if subscription.spec.datastore == "ds:operational" and not subscription.shares:
+                    subscription.suspension = NO_ORIGINATOR
+                    subscription.state(state_notification("subscription-suspended", subscription.id,
+                                                          reason=NO_ORIGINATOR), self._now())
+                else:
+                    self._resume(subscription)
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def running_committed(self, commit: Commit) -> None:
+        """On-change subscriptions to running compare now rather than wait."""
+        for subscription in self._table:
+            job = subscription.job
+            if isinstance(job, OnChangeJob) and subscription.spec.datastore == "ds:running":
+                job.data_changed()
+
+    def master_jobs(self) -> int:
+        """Subscriptions the Master runs a share of itself."""
+        return sum(1 for s in self._table if MASTER_GENERATOR in s.shares and not s.suspended)
