@@ -116,7 +116,7 @@ class AgentRegistry:
             if link is None:
                 return
             reason = await self._serve(link)
-            self._drop(link, reason)
+            self.drop(link, reason)
         except asyncio.CancelledError:
             pass  # the Master is shutting down; close() has let every agent go
         finally:
@@ -128,12 +128,20 @@ class AgentRegistry:
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, cc.ControlChannelError) as error:
             log.warning("agent-refused", extra={"fields": {"peer": channel.peer, "reason": repr(error)}})
             return None
+        admitted = self.admit(request, channel)
+        if isinstance(admitted, str):
+            await channel.writer.drain()
+            return None
+        return admitted
+
+    def admit(self, request: cc.Message, channel: cc.Channel) -> AgentLink | str:
+        """An agent's first message on ``channel``: its link once registered and answered, or the
+        reason it was refused (answered too)."""
         reason = self._refusal(request)
         if reason is not None:
             log.warning("agent-refused", extra={"fields": {"peer": channel.peer, "reason": reason}})
             channel.send(cc.RegisterReply(False, reason))
-            await channel.writer.drain()
-            return None
+            return reason
         assert isinstance(request, cc.Register)
         link = AgentLink(str(request.generator_id), request.slot, request.capability, channel)
         self.agents[link.generator] = link
@@ -143,6 +151,11 @@ class AgentRegistry:
                                                    "resources": len(request.resources), "peer": channel.peer}})
         self._events.agent_joined(link)
         return link
+
+    def handle(self, link: AgentLink, message: cc.Message) -> None:
+        """One message from a registered agent."""
+        link.heard()
+        self._dispatch(link, message)
 
     def _refusal(self, request: cc.Message) -> str | None:
         if not isinstance(request, cc.Register):
@@ -160,9 +173,7 @@ class AgentRegistry:
         """Handle the agent's messages until it goes; returns why it went."""
         try:
             while True:
-                message = await link.channel.receive()
-                link.heard()
-                self._dispatch(link, message)
+                self.handle(link, await link.channel.receive())
         except (asyncio.IncompleteReadError, ConnectionError):
             return "connection closed"
         except cc.ControlChannelError as error:
@@ -182,7 +193,8 @@ class AgentRegistry:
         else:
             log.warning("unexpected-message", extra={"fields": {"generator": link.generator, "type": message.TYPE}})
 
-    def _drop(self, link: AgentLink, reason: str) -> None:
+    def drop(self, link: AgentLink, reason: str) -> None:
+        """The agent is gone (its connection closed, it fell silent, or it is let go)."""
         if self.agents.get(link.generator) is not link:
             return
         del self.agents[link.generator]
@@ -195,4 +207,4 @@ class AgentRegistry:
             await asyncio.sleep(WATCHDOG_SECONDS)
             silent_since = time.monotonic() - self.timeout
             for link in [a for a in self.agents.values() if a.last_heard < silent_since]:
-                self._drop(link, f"no heartbeat for {self.timeout:g} s")
+                self.drop(link, f"no heartbeat for {self.timeout:g} s")

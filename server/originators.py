@@ -65,10 +65,8 @@ class Originators:
     # --- decomposition ------------------------------------------------------------------------
 
     def shares(self, selection: FilterSpec | None) -> list[str]:
-        """Generators whose operational data ``selection`` can select, the Master as ``1``.
-        Without agents there is nothing to decompose: the Master serves it all."""
-        if not self.registry.agents:
-            return [MASTER_GENERATOR]
+        """Generators whose operational data ``selection`` can select, the Master as ``1``;
+        none when nobody owns it (the last agent serving it has left)."""
         return decompose(selection, self.table, self._keys)
 
     def capability(self, generator: str) -> cc.Capability | None:

@@ -124,19 +124,28 @@ class Placement:
             subscription.state(state_notification("subscription-resumed", spec.id), self._now())
             running = True
         self.notify_modified(subscription, reason)
-        if not running:
-            return
-        if MASTER_GENERATOR in shares:
+        if running:
+            self._move_shares(subscription, before, changed=True)
+
+    def _move_shares(self, subscription: Subscription, before: list[str], *, changed: bool) -> None:
+        """Take the jobs from ``before``'s shares to the subscription's current ones. Originators
+        that keep a share are left alone, or, when the subscription ``changed``, restarted (the
+        Master) or sent a component modify (agents)."""
+        shares = subscription.shares
+        had_own, has_own = MASTER_GENERATOR in before, MASTER_GENERATOR in shares
+        if had_own and (changed or not has_own):
+            self._stop_own(subscription)
+        if has_own and (changed or not had_own):
             self._start_own(subscription)
         component = self._component_spec(subscription)
         for generator in self._agents(before):
             if generator not in shares:
-                self._originators.stop_component(generator, spec.id)
+                self._originators.stop_component(generator, subscription.id)
         for generator in self._agents(shares):
-            if generator in before:
-                self._originators.modify_component(generator, component)
-            else:
+            if generator not in before:
                 self._originators.start_component(generator, component)
+            elif changed:
+                self._originators.modify_component(generator, component)
 
     def remove(self, subscription: Subscription, reason: str | None = None) -> None:
         self.stop(subscription)
@@ -201,12 +210,11 @@ class Placement:
                 self._reassign(subscription, shares)
 
     def _reassign(self, subscription: Subscription, shares: list[str]) -> None:
-        if subscription.suspended:  # it resumes with these
-            self.assign(subscription, shares)
-            return
-        self.stop(subscription)
+        before = subscription.shares
         self.assign(subscription, shares)
-        self.start(subscription)
+        if subscription.suspended:  # it resumes with these
+            return
+        self._move_shares(subscription, before, changed=False)
         log.info("redecomposed", extra={"fields": {"id": subscription.id, "generators": ",".join(shares)}})
         if subscription.generators != subscription.announced:
             self.notify_modified(subscription, "originators changed")

@@ -52,6 +52,8 @@ _YANG_PUSH_IDENTITIES = {"cant-exclude", "datastore-not-subscribable", "no-such-
                          "update-too-big", "sync-too-big", "unchanging-selection"}
 _DISTRIBUTED_EXPORT_IDENTITIES = {"no-agent-receiver", "no-agent-receiver-to-modify"}
 SUBSCRIBABLE_DATASTORES = ("ds:running", "ds:operational")
+_DATASTORE_FILTERS = {qn(YP, n) for n in ("datastore-subtree-filter", "datastore-xpath-filter", "selection-filter-ref")}
+_TRIGGERS = {qn(YP, "periodic"), qn(YP, "on-change")}
 YANG_PATCH_OPERATIONS = ("create", "delete", "insert", "move", "replace")
 
 
@@ -148,7 +150,8 @@ def parse_request(rpc_name: str, operation: etree._Element, subscription_id: int
             raise RpcError("unknown-element", f"unexpected parameter <{local}>", type="protocol",
                            info=[info_element("bad-element", local)])
     datastore_target = qn(YP, "datastore") in params
-    error = _errors_for(rpc_name, datastore_target)
+    datastore_request = datastore_target or any(tag.startswith(f"{{{YP}}}") for tag in params)
+    error = _errors_for(rpc_name, datastore_request)
     for name in ("weighting", "dependency"):
         if qn(SN, name) in params:
             raise RpcError("operation-not-supported", f"{name} needs the qos feature, which this publisher lacks",
@@ -157,10 +160,13 @@ def parse_request(rpc_name: str, operation: etree._Element, subscription_id: int
         raise error("dscp-unavailable", "this publisher does not mark notifications with DSCP")
     if qn(SN, "replay-start-time") in params:
         raise error("replay-unsupported", "this publisher keeps no replay buffer")
+    if not datastore_target and any(tag in params for tag in _DATASTORE_FILTERS):
+        raise RpcError("missing-element", "a datastore filter comes with its <datastore> (RFC 8641 datastore-criteria)",
+                       type="protocol", info=[info_element("bad-element", "datastore")])
     spec = SubscriptionSpec(id=subscription_id)
     if datastore_target:
-        spec = replace(spec, datastore=_datastore(params[qn(YP, "datastore")], error))
-        spec = replace(spec, filter=_filter(params, YP, "datastore", error), trigger=_trigger(params, limits, error))
+        spec = replace(spec, datastore=_datastore(params[qn(YP, "datastore")], error),
+                       filter=_filter(params, YP, "datastore", error))
     elif qn(SN, "stream") in params:
         stream = _text(params[qn(SN, "stream")])
         if stream not in STREAM_NAMES:
@@ -169,6 +175,10 @@ def parse_request(rpc_name: str, operation: etree._Element, subscription_id: int
     elif rpc_name == "establish-subscription":
         raise RpcError("missing-element", "a subscription needs a target: a stream or a datastore", type="protocol",
                        info=[info_element("bad-element", "target")])
+    else:  # modify-subscription's stream case names no stream: it cannot change
+        spec = replace(spec, filter=_filter(params, SN, "stream", error))
+    if (datastore_target and rpc_name == "establish-subscription") or any(tag in params for tag in _TRIGGERS):
+        spec = replace(spec, trigger=_trigger(params, limits, error))
     if qn(SN, "stop-time") in params:
         spec = replace(spec, stop_time=_date_time(params[qn(SN, "stop-time")]))
     if qn(SN, "encoding") in params:
@@ -270,8 +280,16 @@ def merge_modify(current: SubscriptionSpec, request: SubscriptionSpec, params: C
         raise subscription_error("modify-subscription", "datastore-not-subscribable",
                                  "modify-subscription cannot change the datastore", datastore=True)
     if request.filter is not None:
+        stream_filter = not request.is_datastore
+        if stream_filter != (current.stream is not None):
+            kind = "an event stream" if stream_filter else "a datastore"
+            raise RpcError("invalid-value", f"modify-subscription cannot give {kind} filter to this subscription",
+                           info=[info_element("bad-element", "target")])
         updated = replace(updated, filter=request.filter)
     if request.trigger is not None:
+        if current.trigger is None:
+            raise RpcError("invalid-value", "an event-stream subscription has no update trigger to modify",
+                           info=[info_element("bad-element", "update-trigger")])
         if type(request.trigger) is not type(current.trigger):
             raise RpcError("invalid-value", "modify-subscription cannot switch between periodic and on-change",
                            info=[info_element("bad-element", "update-trigger")])
