@@ -1,4 +1,4 @@
-"""The ``mso`` command. Subcommands belong to the programs (``server``, later ``agent``,
+"""The ``mso`` command. Subcommands belong to the programs (``server``, ``agent``,
 ``collector``...) and are found through the ``mso.commands`` entry-point group, so this
 package never imports the programs it launches. Each entry point names a module with
 ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``."""
@@ -9,17 +9,22 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from mso import logs
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser for ``argv``. Only the subcommand it names is imported (``mso collector`` does
+    not load the Master, nor fail with it); with none named, every one is, for the help."""
     parser = argparse.ArgumentParser(prog="mso", description="YANG-Push telemetry for devices with a main board and line cards.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for entry in sorted(entry_points(group="mso.commands"), key=lambda e: e.name):
-        module = entry.load()
-        sub = commands.add_parser(entry.name, help=module.HELP, description=module.HELP)
+    found = {entry.name: entry for entry in entry_points(group="mso.commands")}
+    named = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name in [named] if named in found else sorted(found):
+        module = found[name].load()
+        sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                          help="structured log lines on stderr at this level and above (default info)")
@@ -38,7 +43,8 @@ async def until_stopped() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = build_parser(arguments).parse_args(arguments)
     logs.configure(args.log_level)
     return args.run(args)
 
