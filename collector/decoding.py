@@ -17,7 +17,6 @@ import orjson
 from lxml import etree
 
 from collector.knowledge import KnowledgeError, parse_time
-from mso.generators import MASTER_GENERATOR
 from mso.namespaces import NOTIFICATION, qn
 from mso.notification_encoding import ENVELOPE_MEMBER, EnvelopeCodec, NotificationDecodeError
 from mso.subscription_model import Encoding
