@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from collector.knowledge import KnowledgeError, parse_time
 from collector.master_channel import FilterError, MasterConfig, MasterError, SubscribeRequest
 from collector.service import Collector, CollectorConfig, StartError
+from mso import bus
 from mso.cli import until_stopped
 from mso.cli_args import CliError, host_port, positive_int
 from mso.schema import SchemaError
@@ -52,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     outputs.add_argument("--nats", metavar="URL",
                          help="publish records to NATS JetStream at URL, subject mso.telemetry.<subscription-id> "
                               "(stream MSO_TELEMETRY created if no stream stores mso.telemetry.>)")
+    outputs.add_argument("--nats-user", metavar="NAME",
+                         help=f"log in to NATS as NAME, with the password in ${bus.PASSWORD_VARIABLE}")
+    outputs.add_argument("--bus-routes", action="store_true",
+                         help="publish each subscription's records (and state changes) to the subject the Master's "
+                              f"routes name (KV bucket {bus.ROUTES_BUCKET}): the collector of message-bus reporting jobs")
     outputs.add_argument("--metrics", type=host_port, metavar="HOST:PORT",
                          help="serve Prometheus metrics at http://HOST:PORT/metrics")
     outputs.add_argument("--ui", action="store_true",
@@ -106,7 +113,13 @@ def _config(args: argparse.Namespace) -> CollectorConfig:
         raise CliError("--ui and --jsonl - both want the terminal: give --jsonl FILE")
     if jsonl not in (None, "-") and not Path(jsonl).parent.is_dir():
         raise CliError(f"--jsonl: no such directory: {Path(jsonl).parent}")
-    return CollectorConfig(listen=args.listen, jsonl=jsonl, nats=args.nats, metrics=args.metrics, master=master,
+    if (args.nats_user or args.bus_routes) and args.nats is None:
+        raise CliError("--nats-user and --bus-routes need --nats URL")
+    password = os.environ.get(bus.PASSWORD_VARIABLE) if args.nats_user else None
+    if args.nats_user and password is None:
+        raise CliError(f"--nats-user needs the password in the environment variable {bus.PASSWORD_VARIABLE}")
+    return CollectorConfig(listen=args.listen, jsonl=jsonl, nats=args.nats, nats_user=args.nats_user,
+                           nats_password=password, bus_routes=args.bus_routes, metrics=args.metrics, master=master,
                            ui=args.ui, deadline_factor=args.deadline, reorder_window=args.reorder_window)
 
 

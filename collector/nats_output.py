@@ -2,6 +2,11 @@
 (nmop yang-message-broker-integration: one topic per subscription), in a stream that is created
 when no stream covers those subjects yet.
 
+With routes (``--bus-routes``: the Master's collector for its message-bus reporting jobs), a
+subscription's records go to the subject its route names instead, along with its state changes
+(a consumer of the topic sees ``subscription-modified``), and records without a route are
+dropped and counted: the topics' streams are the Master's, not this output's.
+
 Publishing is pipelined (``publish_async``: many records in flight, acknowledged as they are
 stored) from a task of its own that drains a bounded queue; a record the queue cannot take, or
 that the server does not acknowledge, is counted as a drop of this output.
@@ -18,13 +23,14 @@ import orjson
 from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 
+from collector.bus_routes import Routes
 from collector.outputs import DEFAULT_QUEUE
 from collector.reassembly import Record
+from mso import bus
 
 log = logging.getLogger("mso.collector")
-SUBJECT_PREFIX = "mso.telemetry"
-STREAM = "MSO_TELEMETRY"
 _CLOSE_TIMEOUT = 5.0
+UNROUTED = "nats-unrouted"
 
 
 class NatsOutputError(Exception):
@@ -34,32 +40,37 @@ class NatsOutputError(Exception):
 class NatsOutput:
     name = "nats"
 
-    def __init__(self, client: nats.NATS, drops: Counter[str], capacity: int = DEFAULT_QUEUE) -> None:
+    def __init__(self, client: nats.NATS, drops: Counter[str], routes: Routes | None = None,
+                 capacity: int = DEFAULT_QUEUE) -> None:
         self._client = client
         self._jetstream = client.jetstream()
         self._drops = drops
+        self._routes = routes
+        self.takes_state = routes is not None
         self._queue: asyncio.Queue[Record] = asyncio.Queue(capacity)
         self._task = asyncio.get_running_loop().create_task(self._publish_loop())
 
     @classmethod
-    async def connect(cls, url: str, drops: Counter[str]) -> NatsOutput:
-        """Connect and make sure a stream stores ``mso.telemetry.>``."""
+    async def connect(cls, url: str, drops: Counter[str], *, user: str | None = None, password: str | None = None,
+                      routed: bool = False) -> NatsOutput:
+        """Connect, then follow the routes (``routed``) or make sure a stream stores
+        ``mso.telemetry.>``."""
         try:
-            # nats-py retries a first connection as often as it would reconnect (with -1: forever),
-            # so a short-lived probe tells an unreachable broker first
-            probe = await nats.connect(url, connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1,
-                                       reconnect_time_wait=0.1, error_cb=_quiet)
-            await probe.close()
-            client = await asyncio.wait_for(nats.connect(url, connect_timeout=5, allow_reconnect=True,
-                                                         max_reconnect_attempts=-1, error_cb=_logged), 10)
-        except (OSError, NatsError, asyncio.TimeoutError) as error:
-            raise NatsOutputError(f"cannot connect to NATS at {url}: {error or type(error).__name__}") from None
+            client = await bus.connect(url, user=user, password=password, name="mso-collector",
+                                       inbox=bus.inbox_prefix(user) if user else None)
+        except bus.BusError as error:
+            raise NatsOutputError(str(error)) from None
+        routes = Routes() if routed else None
         try:
-            await _ensure_stream(client.jetstream())
+            if routes is not None:
+                await routes.start(client.jetstream())
+            else:
+                await _ensure_stream(client.jetstream())
         except (NatsError, asyncio.TimeoutError) as error:
             await client.close()
-            raise NatsOutputError(f"cannot create the JetStream stream at {url}: {error}") from None
-        return cls(client, drops)
+            what = "read the routes" if routed else "create the JetStream stream"
+            raise NatsOutputError(f"cannot {what} at {url}: {error or type(error).__name__}") from None
+        return cls(client, drops, routes)
 
     def offer(self, record: Record) -> bool:
         try:
@@ -71,7 +82,11 @@ class NatsOutput:
     async def _publish_loop(self) -> None:
         while True:
             record = await self._queue.get()
-            subject = f"{SUBJECT_PREFIX}.{record.subscription_id}"
+            subject = self._subject(record)
+            if subject is None:
+                self._drops[UNROUTED] += 1
+                self._queue.task_done()
+                continue
             try:
                 acknowledged = await self._jetstream.publish_async(subject, orjson.dumps(record.to_json()),
                                                                    wait_stall=_CLOSE_TIMEOUT)
@@ -80,6 +95,11 @@ class NatsOutput:
                 self._drops[self.name] += 1
             finally:
                 self._queue.task_done()
+
+    def _subject(self, record: Record) -> str | None:
+        if self._routes is None:
+            return bus.telemetry_subject(record.subscription_id)
+        return self._routes.subject(record.subscription_id)
 
     def _acknowledged(self, acknowledgement: asyncio.Future) -> None:
         if acknowledgement.cancelled() or acknowledgement.exception() is not None:
@@ -94,20 +114,14 @@ class NatsOutput:
             log.warning("nats-close-timeout", extra={"fields": {"queued": self._queue.qsize()}})
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+        if self._routes is not None:
+            await self._routes.close()
         await self._client.close()
 
 
 async def _ensure_stream(jetstream: nats.js.JetStreamContext) -> None:
     try:
-        await jetstream.find_stream_name_by_subject(f"{SUBJECT_PREFIX}.>")
+        await jetstream.find_stream_name_by_subject(f"{bus.TELEMETRY_PREFIX}.>")
     except NotFoundError:
-        await jetstream.add_stream(name=STREAM, subjects=[f"{SUBJECT_PREFIX}.>"])
-        log.info("nats-stream-created", extra={"fields": {"stream": STREAM}})
-
-
-async def _quiet(error: Exception) -> None:
-    """The probe's errors: the exception that follows says it all."""
-
-
-async def _logged(error: Exception) -> None:
-    log.debug("nats-error", extra={"fields": {"error": str(error) or type(error).__name__}})
+        await jetstream.add_stream(name=bus.TELEMETRY_STREAM, subjects=[f"{bus.TELEMETRY_PREFIX}.>"])
+        log.info("nats-stream-created", extra={"fields": {"stream": bus.TELEMETRY_STREAM}})

@@ -16,7 +16,7 @@ from typing import BinaryIO, Protocol
 
 import orjson
 
-from collector.reassembly import Record
+from collector.reassembly import STATE, Record
 
 log = logging.getLogger("mso.collector")
 DEFAULT_QUEUE = 10_000
@@ -25,6 +25,7 @@ NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 class Output(Protocol):
     name: str
+    takes_state: bool  # whether state notifications (records of kind STATE) go to it too
 
     def offer(self, record: Record) -> bool:
         """Queue the record; False when the queue is full (the record is dropped)."""
@@ -41,7 +42,10 @@ class Outputs:
         self._drops = drops
 
     def publish(self, record: Record) -> None:
+        state = record.kind == STATE
         for output in self.outputs:
+            if state and not output.takes_state:
+                continue
             if not output.offer(record):
                 self._drops[output.name] += 1
 
@@ -61,6 +65,7 @@ class JsonLinesOutput:
     """
 
     name = "jsonl"
+    takes_state = False
     BATCH = 512
     POLL = 0.005
 

@@ -17,7 +17,7 @@ from lxml import etree
 from collector.decoding import Event, EventDecoder, generator_of
 from collector.knowledge import Knowledge, KnowledgeError
 from collector.outputs import Outputs
-from collector.reassembly import PERIODIC, UNKNOWN, Piece, Reassembly, Record
+from collector.reassembly import PERIODIC, STATE, UNKNOWN, Piece, Reassembly, Record
 from collector.stats import GeneratorStats, Stats
 from mso.generators import MASTER_GENERATOR
 from mso.udp_notif import Reassembler, SourceAddress, whole_message
@@ -130,6 +130,8 @@ class Pipeline:
             return
         subscription_id = event.body["id"]
         log.info("subscription-" + change, extra={"fields": {"id": subscription_id}})
+        self.outputs.publish(Record(subscription_id, STATE, event.event_time, event.name, event.body,
+                                    (MASTER_GENERATOR,)))
         if change == "ended":
             self.emit(self.reassembly.end(subscription_id))
         else:

@@ -35,6 +35,7 @@ from mso.date_and_time import format_epoch
 PUSH_UPDATE = "ietf-yang-push:push-update"
 PUSH_CHANGE_UPDATE = "ietf-yang-push:push-change-update"
 PERIODIC, ON_CHANGE, UNKNOWN = "periodic", "on-change", "unknown-subscription"
+STATE = "state"  # a state notification, for outputs that carry them (a reporting job's topic)
 _CLOSED_MEMORY = 256  # emitted slots remembered per subscription to recognise late pieces
 _ORDERS_MEMORY = 1024
 

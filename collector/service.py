@@ -33,6 +33,9 @@ class CollectorConfig:
     listen: tuple[str, int] = ("127.0.0.1", 10001)
     jsonl: str | None = None
     nats: str | None = None
+    nats_user: str | None = None
+    nats_password: str | None = None
+    bus_routes: bool = False  # publish to the subjects of the Master's routes (message-bus reporting jobs)
     metrics: tuple[str, int] | None = None
     master: MasterConfig | None = None
     ui: bool = False
@@ -98,7 +101,8 @@ class Collector:
                 raise StartError(f"cannot write {config.jsonl}: {error.strerror or error}") from None
         if config.nats is not None:
             try:
-                outputs.append(await NatsOutput.connect(config.nats, self.stats.output_drops))
+                outputs.append(await NatsOutput.connect(config.nats, self.stats.output_drops, user=config.nats_user,
+                                                        password=config.nats_password, routed=config.bus_routes))
             except NatsOutputError as error:
                 raise StartError(str(error)) from None
         if config.metrics is not None:

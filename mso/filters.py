@@ -390,6 +390,14 @@ def xpath_prefixes(expression: str) -> set[str]:
             if token.kind in {"name", "variable"} and ":" in token.text}
 
 
+def bound_prefixes(expression: str, nsmap: Mapping[str | None, str]) -> tuple[tuple[str, str], ...]:
+    """The prefixes ``expression`` uses, bound as the element that holds it declares them
+    (``nsmap``, RFC 7950 §9.13), sorted. Only the used ones: declarations an expression ignores
+    must not make two readings of the same configuration differ."""
+    used = xpath_prefixes(expression)
+    return tuple(sorted((prefix, uri) for prefix, uri in nsmap.items() if prefix in used))
+
+
 def _check_prefixes(expression: str, namespaces: Mapping[str, str]) -> None:
     """Reject names whose prefix has no namespace (lxml would only notice on evaluation)."""
     for prefix in sorted(xpath_prefixes(expression)):

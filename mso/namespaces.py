@@ -21,6 +21,8 @@ DISTRIBUTED_NOTIF = "urn:ietf:params:xml:ns:yang:ietf-distributed-notif"
 NOTIF_ENVELOPE = "urn:ietf:params:xml:ns:yang:ietf-yp-notification"
 NETCONF_NOTIFICATIONS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"  # RFC 6470
 DISTRIBUTED_EXPORT = "urn:mso:yang:mso-distributed-export"  # mso's own module
+NRM = "urn:mso:yang:mso-3gpp-nrm"  # mso's 3GPP-style root (SubNetwork)
+MESSAGE_BUS = "urn:mso:yang:mso-3gpp-message-bus"
 
 BASE_1_0 = "urn:ietf:params:netconf:base:1.0"
 BASE_1_1 = "urn:ietf:params:netconf:base:1.1"

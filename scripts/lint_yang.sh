@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lints our YANG modules (yang/*.yang, or the files given as arguments) with
 # `pyang --ietf --lint` (IETF/IANA modules) or `pyang --lint` (mso's own modules, which RFC 8407's
-# IETF-only rules on names, namespaces and copyright do not fit) and with yanglint, against the
+# IETF-only rules on names, namespaces and copyright do not fit; the 3GPP-style ones also with
+# --strict, as SA5's CI does) and with yanglint, against the
 # IETF modules pyang installs.
 # One line per module; any error or warning from either tool fails it, and the script then
 # exits 1. No warning is tolerated: ietf-multiple-stream-originators passes both tools clean.
@@ -30,6 +31,7 @@ for module in "$@"; do
   report=""
   case $(basename "$module") in
     ietf-* | iana-*) lint=(--ietf --lint) ;;
+    mso-3gpp-*) lint=(--strict --lint) ;;  # 3GPP SA5's own CI rule for its modules
     *) lint=(--lint) ;;
   esac
   if ! out=$("$pyang" "${lint[@]}" -p "$search_path" "$module" 2>&1) || [ -n "$out" ]; then

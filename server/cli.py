@@ -15,6 +15,7 @@ from mso.subscription_model import AgentReceiver, Encoding, Receiver
 from mso.schema import SchemaError
 from server.datastore import DatastoreError
 from server.master import Master, ServerConfig
+from server.nrm.message_bus import BusSettings
 
 ENCODINGS = {"json": Encoding.JSON, "xml": Encoding.XML, "cbor": Encoding.CBOR}
 HELP = "run the Master publisher: NETCONF over SSH (RFC 6241/6242)"
@@ -46,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(encoding json, xml or cbor; default json)")
     parser.add_argument("--centralized", action="store_true",
                         help="baseline mode: agents send their data to the Master, which pushes everything itself")
+    bus = parser.add_argument_group("message bus (the 3GPP message-bus MnS: mso-3gpp-message-bus)")
+    bus.add_argument("--bus-credentials", type=user_password, metavar="USER:PASSWORD",
+                     help="log in to an existing broker at the MessageBrokingFunction's brokerEndpoint as USER "
+                          "(when the Master starts its own broker it makes its own users)")
+    bus.add_argument("--bus-collector", type=host_port, metavar="HOST:PORT",
+                     help="a collector already running (mso collector --nats URL --bus-routes) that reassembles "
+                          "the reporting jobs' subscriptions, instead of the one the Master starts")
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
@@ -68,6 +76,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         agent_timeout=args.agent_timeout,
         centralized=args.centralized,
         dynamic_receiver=args.dynamic_receiver,
+        bus=BusSettings(credentials=args.bus_credentials, collector=args.bus_collector),
     )
 
 
@@ -88,7 +97,7 @@ def _raise_fd_limit() -> None:
 
 async def _serve(config: ServerConfig) -> None:
     _raise_fd_limit()
-    master = Master(config)
+    master = Master(config, announce=lambda line: print(f"mso server: {line}", flush=True))
     await master.start()
     agents = f"{config.agent_host}:{master.agent_port}"
     print(f"mso server: listening on {config.host}:{master.port} (agents at {agents}, state dir {config.state_dir})",

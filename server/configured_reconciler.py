@@ -2,6 +2,9 @@
 terminated as commits add, change and remove them, each pushed over UDP-notif to its
 receivers and announced to them with state notifications. They survive a restart because
 running does. A configured subscription runs as the user whose commit configured it.
+
+Besides ``/sn:subscriptions``, parts of the Master may derive configured subscriptions from
+running (a message-bus reporting job is one): ``derived`` returns them for a ``<data>`` tree.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from server.subscription_table import Subscription, SubscriptionTable
 
 SN = SUBSCRIBED_NOTIFICATIONS
 Clock = Callable[[], float]
+Derived = Callable[[etree._Element], list[SubscriptionSpec]]
 
 
 class ConfiguredReconciler:
     def __init__(self, table: SubscriptionTable, placement: Placement, gate: Gate, observers: Observers,
-                 prefix_namespaces: Mapping[str, str], clock: Clock = time.time) -> None:
+                 prefix_namespaces: Mapping[str, str], *, derived: Derived = lambda data: [],
+                 clock: Clock = time.time) -> None:
         self._table = table
+        self._derived = derived
         self._placement = placement
         self._gate = gate
         self._observers = observers
@@ -62,15 +68,27 @@ class ConfiguredReconciler:
         self.reconcile(commit.after, commit.who)
 
     def reconcile(self, data: etree._Element, who: Principal) -> None:
-        """Bring the running configured subscriptions in line with ``data``."""
+        """Bring the running configured subscriptions in line with ``data`` (before ``start``
+        there are none to bring: ``start`` does the first reconciliation)."""
+        if self._udp is None:
+            return
         current = [s.spec for s in self._table.configured()]
-        added, removed, modified = diff(current, configured_subscriptions(data))
+        added, removed, modified = diff(current, configured_subscriptions(data) + self._derived(data))
         for spec in removed:
             self._terminate(self._table.get(spec.id))
         for spec in modified:
             self._modify(self._table.get(spec.id), spec)
         for spec in added:
             self._add(spec, who)
+
+    def announce(self, subscription_ids: list[int]) -> None:
+        """Tell the receivers again what these configured subscriptions are, as RFC 8639's
+        receiver reset does (a receiver that restarted knows nothing of them)."""
+        for subscription_id in subscription_ids:
+            subscription = self._table.get(subscription_id)
+            if subscription is not None and not subscription.dynamic:
+                subscription.state(state_notification("subscription-started", subscription_id, spec=subscription.spec,
+                                                      generators=subscription.generators), self._now())
 
     def _emitter(self, spec: SubscriptionSpec) -> ReceiversEmitter:
         assert self._udp is not None, "start() first"

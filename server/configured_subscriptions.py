@@ -21,7 +21,7 @@ from lxml import etree
 
 from mso import namespaces as ns
 from mso.date_and_time import parse_datetime
-from mso.filters import xpath_prefixes
+from mso.filters import bound_prefixes
 from mso.instance_path import xpath_literal
 from mso.schema import ValidationError
 from mso.subscription_model import (
@@ -281,18 +281,8 @@ def _inline_filter(holder: etree._Element, subtree_tag: str, xpath_tag: str) -> 
     xpath = holder.find(xpath_tag)
     if xpath is not None:
         expression = (xpath.text or "").strip()
-        return FilterSpec(kind="xpath", xpath=expression, namespaces=_xpath_namespaces(xpath, expression))
+        return FilterSpec(kind="xpath", xpath=expression, namespaces=bound_prefixes(expression, xpath.nsmap))
     return None
-
-
-def _xpath_namespaces(element: etree._Element, expression: str) -> tuple[tuple[str, str], ...]:
-    """The prefixes the expression uses, bound as the element declares them (RFC 7950 §9.13).
-
-    Only the used ones: declarations the expression ignores must not make two readings of
-    the same subscription differ.
-    """
-    used = xpath_prefixes(expression)
-    return tuple(sorted((p, uri) for p, uri in element.nsmap.items() if p in used))
 
 
 # ---- values ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ things it uses. Nothing here decides anything; the parts do."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from lxml import etree
 
 from mso.device_sim import CardSpec, DeviceSimulator
 from mso.generators import MASTER_PUBLISHER_ID
-from mso.namespaces import DISTRIBUTED_EXPORT, NETCONF_MONITORING, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
+from mso.namespaces import DISTRIBUTED_EXPORT, NETCONF_MONITORING, NRM, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
 from mso.notification_encoding import EnvelopeCodec
 from mso.sampling import COMPONENT_LIST, HARDWARE_TOP, INTERFACE_LIST, INTERFACES_TOP, device_nodes
 from mso.schema import Schema, ValidationError
@@ -21,7 +22,7 @@ from mso.subscription_runner import JobFactory, SharedSampler
 from mso.tree_diff import entry_paths
 from mso.udp_notif_sender import UdpNotifPublisher
 from server.activity_log import ActivityLog
-from server.authz import AccessPolicy, Gate, PermitAll
+from server.authz import SERVER, AccessPolicy, Gate, PermitAll
 from server.configured_reconciler import ConfiguredReconciler
 from server.datastore import DatastoreError, RunningDatastore
 from server.delivery import PushSummaries
@@ -29,6 +30,7 @@ from server.dynamic_subscriptions import DynamicSubscriptions
 from server.event_stream import STREAMS, EventStream
 from server.monitoring import netconf_state
 from server.netconf_ops import ROLLBACK_ON_ERROR, DatastoreServices, NetconfOperations
+from server.nrm.message_bus import BusSettings, MessageBus
 from server.observation import DataNode, Observers
 from server.operational import DatastoreSampler, DeviceReader, OperationalDatastore
 from server.originators import Originators
@@ -62,10 +64,12 @@ class ServerConfig:
     centralized: bool = False  # agents report to the Master, which pushes everything itself
     dynamic_receiver: AgentReceiver | None = None  # agents' receiver for dynamic subscriptions without one
     seed: int = 1  # of the simulated device; agents get it at registration
+    bus: BusSettings = BusSettings()  # the message bus when the Master does not run it all itself
 
 
 class Master:
-    def __init__(self, config: ServerConfig, schema: Schema | None = None, policy: AccessPolicy | None = None) -> None:
+    def __init__(self, config: ServerConfig, schema: Schema | None = None, policy: AccessPolicy | None = None,
+                 announce: Callable[[str], None] = lambda line: None) -> None:
         self.config = config
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.schema = schema = schema or Schema.load(config.extra_yang_dirs)
@@ -93,8 +97,9 @@ class Master:
         self.placement = Placement(self.originators, jobs, self.subscriptions, keys)
         self.dynamic = DynamicSubscriptions(self.subscriptions, self.placement, self.gate, self.observers,
                                             dynamic_receiver=config.dynamic_receiver)
+        self.bus = MessageBus(config.state_dir, lambda: self.running.root, settings=config.bus, announce=announce)
         self.configured = ConfiguredReconciler(self.subscriptions, self.placement, self.gate, self.observers,
-                                               schema.prefix_namespaces)
+                                               schema.prefix_namespaces, derived=self.bus.job_subscriptions)
         self.events = EventStream(self.subscriptions)
         self._push_summaries = PushSummaries(self.subscriptions.deliveries)
         self._udp: UdpNotifPublisher | None = None
@@ -126,18 +131,20 @@ class Master:
         schema, dispatcher = self.schema, self.dispatcher
         reader = DeviceReader(self.operational, self.originators.gather, schema.key_index)
         NetconfOperations(DatastoreServices(schema, self.running, self.gate, reader.read, self.sessions,
-                                            config_checks=[self.configured.check])).register(dispatcher)
+                                            config_checks=[self.configured.check, self.bus.check])).register(dispatcher)
         self.dynamic.register(dispatcher)
         self.originators.register(dispatcher)
 
         self.running.listeners += [self.configured.running_committed, self.placement.running_committed,
-                                   self.events.running_committed]
+                                   self.events.running_committed, self.bus.running_committed]
         self.sessions.on_closed += [self.running.release, self.dynamic.session_closed]
         self.sessions.on_paused.append(self.placement.session_paused)
         self.originators.on_change.append(self.placement.redecompose)
         self.originators.on_report.append(self.placement.agent_report)
         self.originators.on_component_failed.append(self.placement.component_failed)
         self.originators.on_agent_left.append(self.placement.agent_left)
+        self.bus.on_receivers_changed.append(lambda: self.configured.reconcile(self.running.root, SERVER))
+        self.bus.on_collector_restarted.append(self.configured.announce)
         self._add_state_sources()
 
     def _add_state_sources(self) -> None:
@@ -152,6 +159,7 @@ class Master:
                                      [session.info for session in self.sessions], self.sessions.statistics)])
         add({qn(SUBSCRIBED_NOTIFICATIONS, "streams"), qn(SUBSCRIBED_NOTIFICATIONS, "subscriptions")},
             lambda s: [streams_element(STREAMS), subscriptions_element(self.subscriptions)])
+        add({qn(NRM, "SubNetwork")}, lambda s: self.bus.state_nodes())
 
     async def start(self, *, listen: bool = True) -> None:
         """Start serving. ``listen`` false (in-process tests) opens neither the SSH port nor the
@@ -160,6 +168,7 @@ class Master:
             await self.originators.registry.start(self.config.agent_host, self.config.agent_port)
         codec = EnvelopeCodec(self.schema, hostname=socket.gethostname())
         self._udp = await UdpNotifPublisher.open(MASTER_PUBLISHER_ID, codec)
+        await self.bus.start()  # first, so the reporting jobs' subscriptions start with their collector
         self.configured.start(self._udp, self.running.root)
         self._push_summaries.start()
         if listen:
@@ -184,6 +193,7 @@ class Master:
         for subscription in self.subscriptions:
             self.placement.remove(subscription, "server shutdown")
         self._push_summaries.stop()
+        await self.bus.close()
         if self._udp is not None:
             self._udp.close()
         await self.originators.registry.close()

@@ -123,10 +123,6 @@ class NetconfSession(asyncssh.SSHServerSession):
 
     def session_started(self) -> None:
         self._host.opened(self)
-        log.info(
-            "session-open",
-            extra={"fields": {"session-id": self.info.session_id, "user": self.info.user, "source": self.info.source_host}},
-        )
         self._send(self._hello_message())
         self._worker = asyncio.get_running_loop().create_task(self._process_requests())
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Coroutine, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ class ServerProcess:
     host: str = "127.0.0.1"
     user: str = USER
     password: str = PASSWORD
+    said: list[str] = field(default_factory=list)  # what it printed before it listened
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -63,13 +64,17 @@ def start_server(state_dir: Path, extra_args: Sequence[str] = (), port: int = 0)
         stdout=subprocess.PIPE, stderr=log_file, start_new_session=True,
     )
     log_file.close()
+    said = []  # other lines come first (the message bus says which broker it uses)
     line = _read_line(process, timeout=30)
+    while line and "listening on" not in line:
+        said.append(line)
+        line = _read_line(process, timeout=30)
     if "listening on" not in line:
         stop_process(process)
-        raise RuntimeError(f"server did not start: {line!r}\n{log_path.read_text(errors='replace')}")
+        raise RuntimeError(f"server did not start: {said + [line]!r}\n{log_path.read_text(errors='replace')}")
     ports = re.search(r"listening on 127\.0\.0\.1:(\d+) \(agents at 127\.0\.0\.1:(\d+)", line)
     assert ports is not None, line
-    return ServerProcess(process, int(ports[1]), state_dir, log_path, int(ports[2]))
+    return ServerProcess(process, int(ports[1]), state_dir, log_path, int(ports[2]), said=said)
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:

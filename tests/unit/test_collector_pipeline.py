@@ -45,6 +45,7 @@ def parts(schema: Schema) -> tuple[EnvelopeCodec, YangJson, Merger]:
 
 class ListOutput:
     name = "list"
+    takes_state = False
 
     def __init__(self) -> None:
         self.records: list[Record] = []
@@ -222,3 +223,18 @@ def test_any_datagrams_never_raise_and_every_message_is_accounted_for(parts, str
     pipeline.tick()
     duplicates = sum(g.message_ids.duplicates for g in pipeline.stats.generators.values())
     assert delivered["messages"] == duplicates + sum(pipeline.decoder.errors.values()) + len(events)
+
+
+def test_state_notifications_reach_only_the_outputs_that_carry_them(schema, parts) -> None:
+    class StateOutput(ListOutput):
+        takes_state = True
+
+    plain, carrier = ListOutput(), StateOutput()
+    pipeline = make_pipeline(parts, plain, carrier)
+    master = Sender(schema, 1)
+    for datagram in master.datagrams(started(7, ["1", "2"]), T0 - 1):
+        pipeline.datagram(datagram, ("127.0.0.1", 1))
+    assert plain.records == []
+    (state,) = carrier.records
+    assert (state.subscription_id, state.kind, state.event) == (7, "state", "ietf-subscribed-notifications:subscription-started")
+    assert state.to_json()["data"]["id"] == 7

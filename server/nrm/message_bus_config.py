@@ -1,0 +1,205 @@
+"""The message-bus MnS as running holds it (``mso-3gpp-message-bus``): the broking function, its
+reporting and polling jobs, the rules the schema cannot say, and what a reporting job asks of
+the device (the configured subscription that feeds its topic).
+
+Pure: reading a ``<data>`` tree, no I/O. The tree is expected to have passed
+``Schema.validate_config``; ``check`` adds the Master's own rules, each refused with the
+NETCONF error it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+
+from mso import bus
+from mso.date_and_time import parse_datetime
+from mso.filters import FilterError, bound_prefixes, compile_xpath
+from mso.instance_path import xpath_literal
+from mso.namespaces import MESSAGE_BUS, NRM, qn
+from mso.subscription_model import Encoding, FilterSpec, Periodic, Receiver, SubscriptionSpec
+from server.event_stream import NETCONF_STREAM
+
+PATH_NAMESPACES = {"nrm": NRM, "mbus": MESSAGE_BUS}
+_ENCODINGS = {"json": Encoding.JSON, "xml": Encoding.XML, "cbor": Encoding.CBOR}
+PERFORMANCE, FAULT, PROPRIETARY = "PERFORMANCE", "FAULT", "PROPRIETARY"
+
+
+class BusConfigError(Exception):
+    """A configuration the Master cannot run, with what an rpc-error needs (paths use the
+    prefixes of ``PATH_NAMESPACES``)."""
+
+    def __init__(self, error_tag: str, message: str, path: str, app_tag: str | None = None) -> None:
+        super().__init__(message)
+        self.error_tag = error_tag
+        self.message = message
+        self.path = path
+        self.app_tag = app_tag
+
+
+@dataclass(frozen=True)
+class ReportingJob:
+    id: str
+    path: str  # its instance path, for errors
+    topic: str
+    data_type: str
+    selector: FilterSpec | None
+    period_cs: int
+    encoding: Encoding
+    unlocked: bool
+
+
+@dataclass(frozen=True)
+class PollingJob:
+    id: str
+    path: str
+    consumer: str
+    secret: str
+    topics: tuple[str, ...]
+    start: str  # FROM_START | FROM_TIME | NEW_ONLY
+    start_time: datetime | None
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    subnetwork: str
+    function: str
+    endpoint: str
+    reporting: tuple[ReportingJob, ...]
+    polling: tuple[PollingJob, ...]
+
+    @property
+    def path(self) -> str:
+        return _function_path(self.subnetwork, self.function)
+
+    def reporting_job(self, topic: str) -> ReportingJob | None:
+        return next((job for job in self.reporting if job.topic == topic), None)
+
+
+def read_bus_config(running: etree._Element) -> BusConfig | None:
+    """The device's MessageBrokingFunction (``check_one_function`` refuses a second one), or None."""
+    functions = _functions(running)
+    if not functions:
+        return None
+    subnetwork, function = functions[0]
+    ids = _text(subnetwork, NRM, "id"), _text(function, MESSAGE_BUS, "id")
+    path = _function_path(*ids)
+    endpoint = _leaf(function.find(qn(MESSAGE_BUS, "attributes")), "brokerEndpoint") or bus.DEFAULT_ENDPOINT
+    reporting = tuple(_reporting(entry, path)
+                      for entry in function.iterchildren(qn(MESSAGE_BUS, "MessageBusDataReportingJob")))
+    polling = tuple(_polling(entry, path) for entry in function.iterchildren(qn(MESSAGE_BUS, "MessageBusDataPollingJob")))
+    return BusConfig(*ids, endpoint, reporting, polling)
+
+
+def _functions(running: etree._Element) -> list[tuple[etree._Element, etree._Element]]:
+    return [(subnetwork, function) for subnetwork in running.iterchildren(qn(NRM, "SubNetwork"))
+            for function in subnetwork.iterchildren(qn(MESSAGE_BUS, "MessageBrokingFunction"))]
+
+
+def check_one_function(running: etree._Element) -> None:
+    """The device runs one message bus: a second MessageBrokingFunction, in any SubNetwork, is
+    too many (as the schema says within one)."""
+    functions = _functions(running)
+    if len(functions) > 1:
+        subnetwork, function = functions[1]
+        raise BusConfigError("operation-failed", "this device runs one MessageBrokingFunction",
+                             _function_path(_text(subnetwork, NRM, "id"), _text(function, MESSAGE_BUS, "id")),
+                             "too-many-elements")
+
+
+def _function_path(subnetwork: str, function: str) -> str:
+    return (f"/nrm:SubNetwork[nrm:id={xpath_literal(subnetwork)}]"
+            f"/mbus:MessageBrokingFunction[mbus:id={xpath_literal(function)}]")
+
+
+def check(config: BusConfig | None) -> None:
+    """The rules beyond the schema: the endpoint is a NATS one, a topic has one reporting job,
+    a polling job names reporting jobs' topics, a consumer has one secret."""
+    if config is None:
+        return
+    try:
+        bus.parse_endpoint(config.endpoint)
+    except ValueError as error:
+        raise BusConfigError("invalid-value", str(error), f"{config.path}/mbus:attributes/mbus:brokerEndpoint") from None
+    seen: set[str] = set()
+    for job in config.reporting:
+        if job.topic in seen:
+            raise BusConfigError("data-exists", f"topic {job.topic!r} already has a reporting job",
+                                 f"{job.path}/mbus:attributes/mbus:topic")
+        seen.add(job.topic)
+    secrets: dict[str, str] = {}
+    for polling in config.polling:
+        for topic in polling.topics:
+            if topic not in seen:
+                raise BusConfigError("invalid-value", f"no reporting job publishes topic {topic!r}",
+                                     f"{polling.path}/mbus:attributes/mbus:topics[.={xpath_literal(topic)}]")
+        if secrets.setdefault(polling.consumer, polling.secret) != polling.secret:
+            raise BusConfigError("invalid-value", f"consumer {polling.consumer!r} has another secret in another "
+                                 "polling job", f"{polling.path}/mbus:attributes/mbus:consumerSecret")
+
+
+def job_subscription(job: ReportingJob, subscription_id: int, receivers: Iterable[Receiver]) -> SubscriptionSpec | None:
+    """The configured subscription that feeds a reporting job's topic; None when it reports
+    nothing (locked) or the device has no source of its data type (FAULT: no alarm source)."""
+    if not job.unlocked or job.data_type == FAULT:
+        return None
+    common = dict(id=subscription_id, filter=job.selector, encoding=job.encoding, configured=True,
+                  receivers=tuple(receivers))
+    if job.data_type == PROPRIETARY:
+        return SubscriptionSpec(stream=NETCONF_STREAM, **common)
+    return SubscriptionSpec(datastore="ds:operational", trigger=Periodic(job.period_cs), **common)
+
+
+def _reporting(entry: etree._Element, function_path: str) -> ReportingJob:
+    job_id = _text(entry, MESSAGE_BUS, "id")
+    path = f"{function_path}/mbus:MessageBusDataReportingJob[mbus:id={xpath_literal(job_id)}]"
+    attributes = entry.find(qn(MESSAGE_BUS, "attributes"))
+    return ReportingJob(
+        id=job_id, path=path, topic=_leaf(attributes, "topic") or "",
+        data_type=_leaf(attributes, "managementDataType") or PERFORMANCE,
+        selector=_selector(attributes, path),
+        period_cs=int(_leaf(attributes, "reportingPeriod") or 100),
+        encoding=_ENCODINGS[_leaf(attributes, "encoding") or "json"],
+        unlocked=(_leaf(attributes, "administrativeState") or "UNLOCKED") == "UNLOCKED",
+    )
+
+
+def _selector(attributes: etree._Element | None, path: str) -> FilterSpec | None:
+    element = None if attributes is None else attributes.find(qn(MESSAGE_BUS, "dataSelector"))
+    if element is None:
+        return None
+    expression = (element.text or "").strip()
+    namespaces = bound_prefixes(expression, element.nsmap)
+    try:
+        compile_xpath(expression, dict(namespaces))
+    except FilterError as error:
+        raise BusConfigError("invalid-value", f"dataSelector: {error}",
+                             f"{path}/mbus:attributes/mbus:dataSelector") from None
+    return FilterSpec("xpath", xpath=expression, namespaces=namespaces)
+
+
+def _polling(entry: etree._Element, function_path: str) -> PollingJob:
+    job_id = _text(entry, MESSAGE_BUS, "id")
+    path = f"{function_path}/mbus:MessageBusDataPollingJob[mbus:id={xpath_literal(job_id)}]"
+    attributes = entry.find(qn(MESSAGE_BUS, "attributes"))
+    topics = () if attributes is None else tuple((t.text or "").strip()
+                                                 for t in attributes.iterchildren(qn(MESSAGE_BUS, "topics")))
+    start_time = _leaf(attributes, "startTime")
+    return PollingJob(id=job_id, path=path, consumer=_leaf(attributes, "consumerId") or "",
+                      secret=_leaf(attributes, "consumerSecret") or "", topics=topics,
+                      start=_leaf(attributes, "startPosition") or "NEW_ONLY",
+                      start_time=parse_datetime(start_time) if start_time else None)
+
+
+def _leaf(attributes: etree._Element | None, name: str) -> str | None:
+    if attributes is None:
+        return None
+    text = attributes.findtext(qn(MESSAGE_BUS, name))
+    return None if text is None else text.strip()
+
+
+def _text(element: etree._Element, namespace: str, tag: str) -> str:
+    return (element.findtext(qn(namespace, tag)) or "").strip()
