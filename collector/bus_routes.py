@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 import nats
+from nats.js.errors import NotFoundError
 from nats.js.kv import KV_DEL, KV_PURGE
 
 from mso import bus
@@ -24,7 +25,10 @@ class Routes:
 
     async def start(self, jetstream: nats.js.JetStreamContext, timeout: float = 10.0) -> None:
         """Read the routes there are now (within ``timeout``), then follow their changes."""
-        bucket = await jetstream.key_value(bus.ROUTES_BUCKET)
+        try:
+            bucket = await jetstream.key_value(bus.ROUTES_BUCKET)
+        except NotFoundError:  # this collector came first: the Master's routes will land here
+            bucket = await jetstream.create_key_value(bucket=bus.ROUTES_BUCKET, history=1)
         watcher = await bucket.watchall()
         while (entry := await watcher.updates(timeout)) is not None:  # None marks the end of what exists
             self._apply(entry)

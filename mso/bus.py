@@ -24,7 +24,6 @@ import asyncio
 import ipaddress
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -47,7 +46,6 @@ TOPIC_STREAM_PREFIX = "MSO_BUS_"
 ROUTES_BUCKET = "mso-routes"
 JOBS_PREFIX = "mso.jobs"
 DEFAULT_ENDPOINT = "nats://127.0.0.1:4222"
-TOPIC_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # one subject token; also part of a stream name
 JS_API = "$JS.API"
 PASSWORD_VARIABLE = "MSO_NATS_PASSWORD"  # a broker password given to a program, never on its command line
 

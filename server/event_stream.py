@@ -45,9 +45,12 @@ class EventStream:
     def __init__(self, table: SubscriptionTable, clock: Clock = time.time) -> None:
         self._table = table
         self._now = clock
+        self.listeners: list[Callable[[str, etree._Element, float], None]] = []  # other takers of every event
 
     def publish(self, stream: str, event: etree._Element, event_time: float) -> None:
         """An event record on a stream goes to every subscription on it that its filter passes."""
+        for listener in self.listeners:
+            listener(stream, event, event_time)
         for subscription in self._table:
             if subscription.spec.stream != stream or subscription.suspended:
                 continue

@@ -21,6 +21,7 @@ from mso.subscription_model import AgentReceiver
 from mso.subscription_runner import JobFactory, SharedSampler
 from mso.tree_diff import entry_paths
 from mso.udp_notif_sender import UdpNotifPublisher
+from mso.yang_json import YangJson
 from server.activity_log import ActivityLog
 from server.authz import SERVER, AccessPolicy, Gate, PermitAll
 from server.configured_reconciler import ConfiguredReconciler
@@ -97,7 +98,8 @@ class Master:
         self.placement = Placement(self.originators, jobs, self.subscriptions, keys)
         self.dynamic = DynamicSubscriptions(self.subscriptions, self.placement, self.gate, self.observers,
                                             dynamic_receiver=config.dynamic_receiver)
-        self.bus = MessageBus(config.state_dir, lambda: self.running.root, settings=config.bus, announce=announce)
+        self.bus = MessageBus(config.state_dir, lambda: self.running.root, to_json=YangJson(schema).event_to_json,
+                              keys=keys, settings=config.bus, announce=announce)
         self.configured = ConfiguredReconciler(self.subscriptions, self.placement, self.gate, self.observers,
                                                schema.prefix_namespaces, derived=self.bus.job_subscriptions)
         self.events = EventStream(self.subscriptions)
@@ -143,6 +145,7 @@ class Master:
         self.originators.on_report.append(self.placement.agent_report)
         self.originators.on_component_failed.append(self.placement.component_failed)
         self.originators.on_agent_left.append(self.placement.agent_left)
+        self.events.listeners.append(self.bus.event)
         self.bus.on_receivers_changed.append(lambda: self.configured.reconcile(self.running.root, SERVER))
         self.bus.on_collector_restarted.append(self.configured.announce)
         self._add_state_sources()

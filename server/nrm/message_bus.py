@@ -40,13 +40,17 @@ from nats.js.errors import NoKeysError, NotFoundError
 from mso import bus
 from mso.atomic_file import write_atomically
 from mso.date_and_time import format_datetime, format_epoch
+from mso.filters import KeyIndex
+from mso.generators import MASTER_GENERATOR
 from mso.namespaces import MESSAGE_BUS, NRM, SUBSCRIBED_NOTIFICATIONS, qn
 from mso.rpc_error import RpcError
 from mso.subscription_model import Receiver, SubscriptionSpec
 from server.datastore import Commit
+from server.event_stream import NETCONF_STREAM, compile_stream_filter
 from server.nrm.collector_process import CollectorProcess
-from server.nrm.message_bus_config import (PATH_NAMESPACES, BusConfig, BusConfigError, PollingJob, ReportingJob, check,
-                                           check_one_function, job_subscription, read_bus_config)
+from server.nrm.message_bus_config import (FAULT, PATH_NAMESPACES, PERFORMANCE, PROPRIETARY, BusConfig, BusConfigError,
+                                           PollingJob, ReportingJob, check, check_one_function, job_subscription,
+                                           read_bus_config)
 
 log = logging.getLogger("mso.bus")
 FIRST_JOB_SUBSCRIPTION = 2**31  # reporting jobs' subscription ids; below are dynamic and user-configured ones
@@ -56,6 +60,7 @@ REFRESH_SECONDS = 1.0
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 _DELIVER = {"FROM_START": DeliverPolicy.ALL, "FROM_TIME": DeliverPolicy.BY_START_TIME, "NEW_ONLY": DeliverPolicy.NEW}
 MB = MESSAGE_BUS
+ToJson = Callable[[etree._Element], dict]
 
 
 @dataclass
@@ -129,10 +134,13 @@ class _Broker:
 
 
 class MessageBus:
-    def __init__(self, state_dir: Path, running_root: Callable[[], etree._Element], *,
+    def __init__(self, state_dir: Path, running_root: Callable[[], etree._Element], *, to_json: ToJson, keys: KeyIndex,
                  settings: BusSettings = BusSettings(), announce: Callable[[str], None] = lambda line: None) -> None:
         self._home = state_dir / "bus"
         self._running_root = running_root
+        self._to_json = to_json
+        self._keys = keys
+        self._sending: set[asyncio.Task] = set()
         self._settings = settings
         self._announce = announce
         self._persisted = _Persisted(self._home / "bus.json")
@@ -176,7 +184,8 @@ class MessageBus:
             return []
         self._persisted.keep({job.id for job in config.reporting})
         receivers = self._receivers()
-        specs = (job_subscription(job, self._persisted.subscription_id(job.id), receivers) for job in config.reporting)
+        specs = (job_subscription(job, self._persisted.subscription_id(job.id), receivers)
+                 for job in config.reporting if job.data_type == PERFORMANCE)
         return [spec for spec in specs if spec is not None]
 
     def _receivers(self) -> tuple[Receiver, ...]:
@@ -185,6 +194,35 @@ class MessageBus:
 
     def running_committed(self, commit: Commit) -> None:
         self._wanted.set()
+
+    def event(self, stream: str, event: etree._Element, event_time: float) -> None:
+        """An event on the Master's event stream: published to every unlocked PROPRIETARY job's
+        topic that its selector passes."""
+        config = read_bus_config(self._running_root())
+        if self._broker is None or config is None or stream != NETCONF_STREAM:
+            return
+        for job in config.reporting:
+            if not job.unlocked or job.data_type != PROPRIETARY:
+                continue
+            selected = compile_stream_filter(job.selector, self._keys)
+            passed = selected(event) if selected is not None else event
+            if passed is None:
+                continue
+            ((name, body),) = self._to_json(passed).items()
+            record = {"kind": "event", "time": format_epoch(event_time), "event": name, "generator": MASTER_GENERATOR,
+                      "data": body}
+            task = asyncio.get_running_loop().create_task(self._send(bus.topic_subject(job.topic), record))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, subject: str, record: dict) -> None:
+        broker = self._broker
+        if broker is None:
+            return
+        try:
+            await broker.client.jetstream().publish(subject, json.dumps(record).encode(), timeout=5)
+        except (NatsError, asyncio.TimeoutError) as error:
+            log.warning("bus-event-not-published", extra={"fields": {"subject": subject, "error": str(error)}})
 
     # --- life -------------------------------------------------------------------------------------------
 
@@ -344,7 +382,7 @@ class MessageBus:
         except NotFoundError:
             routes = await jetstream.create_key_value(bucket=bus.ROUTES_BUCKET, history=1)
         wanted = {str(self._persisted.subscription_id(job.id)): bus.topic_subject(job.topic)
-                  for job in config.reporting if job.unlocked}
+                  for job in config.reporting if job.unlocked and job.data_type == PERFORMANCE}
         try:
             present = set(await routes.keys())
         except NoKeysError:
@@ -445,14 +483,14 @@ class MessageBus:
         attributes = _job_entry(function, "MessageBusDataReportingJob", job.id)
         if not job.unlocked:
             reason = "administrativeState is LOCKED"
-        elif job.data_type == "FAULT":
+        elif job.data_type == FAULT:
             reason = "this device has no fault (alarm) source to report"
-        elif not self._receivers():
+        elif job.data_type == PERFORMANCE and not self._receivers():
             reason = self._problem or (self._collector.failure if self._collector else "") or "the collector is not running"
         else:
             reason = self._problem
         self._state(attributes, reason)
-        if job.unlocked and job.data_type != "FAULT":
+        if job.unlocked and job.data_type == PERFORMANCE:
             etree.SubElement(attributes, qn(MB, "subscriptionId")).text = str(self._persisted.subscription_id(job.id))
         published = self._published.get(bus.topic_subject(job.topic), Published())
         etree.SubElement(attributes, qn(MB, "messagesPublished")).text = str(published.messages)

@@ -21,7 +21,6 @@ from mso.filters import FilterError, bound_prefixes, compile_xpath
 from mso.instance_path import xpath_literal
 from mso.namespaces import MESSAGE_BUS, NRM, qn
 from mso.subscription_model import Encoding, FilterSpec, Periodic, Receiver, SubscriptionSpec
-from server.event_stream import NETCONF_STREAM
 
 PATH_NAMESPACES = {"nrm": NRM, "mbus": MESSAGE_BUS}
 _ENCODINGS = {"json": Encoding.JSON, "xml": Encoding.XML, "cbor": Encoding.CBOR}
@@ -142,15 +141,15 @@ def check(config: BusConfig | None) -> None:
 
 
 def job_subscription(job: ReportingJob, subscription_id: int, receivers: Iterable[Receiver]) -> SubscriptionSpec | None:
-    """The configured subscription that feeds a reporting job's topic; None when it reports
-    nothing (locked) or the device has no source of its data type (FAULT: no alarm source)."""
-    if not job.unlocked or job.data_type == FAULT:
+    """The configured subscription that feeds a PERFORMANCE job's topic (decomposed across the
+    device, reassembled by the collector); None for a job that reports nothing that way: locked,
+    PROPRIETARY (the Master's own event stream, which it publishes itself: an event record names
+    no subscription a collector could attribute it to) or FAULT (no alarm source here)."""
+    if not job.unlocked or job.data_type != PERFORMANCE:
         return None
-    common = dict(id=subscription_id, filter=job.selector, encoding=job.encoding, configured=True,
-                  receivers=tuple(receivers))
-    if job.data_type == PROPRIETARY:
-        return SubscriptionSpec(stream=NETCONF_STREAM, **common)
-    return SubscriptionSpec(datastore="ds:operational", trigger=Periodic(job.period_cs), **common)
+    return SubscriptionSpec(id=subscription_id, datastore="ds:operational", filter=job.selector,
+                            trigger=Periodic(job.period_cs), encoding=job.encoding, configured=True,
+                            receivers=tuple(receivers))
 
 
 def _reporting(entry: etree._Element, function_path: str) -> ReportingJob:

@@ -5,8 +5,10 @@ topic, polling jobs let exactly their consumer read, and the broker refuses ever
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ from mso.namespaces import MESSAGE_BUS, NRM, qn
 from mso.netconf_client import NetconfClient
 from mso.rpc_error import RpcError
 from tests.bus_support import Consumer, bus_edit, polling_job, reporting_job
-from tests.collector_support import free_tcp_port
+from tests.collector_support import collector_factory, free_tcp_port, nats_server  # noqa: F401 (fixtures)
 from tests.conftest import ServerProcess, run, stop_process
 
 MB = MESSAGE_BUS
@@ -299,3 +301,98 @@ def test_errors_of_the_message_bus_configuration(server_factory, bus_url) -> Non
         await client.close()
 
     run(body())
+
+
+def test_a_consumer_reads_again_from_the_start_or_a_time_without_moving_its_position(server_factory,
+                                                                                       bus_url) -> None:
+    master = server_factory(extra_args=["--line-cards", "1", "--ports", "2"])
+
+    async def consume(count: int) -> list[dict]:
+        alice = await Consumer(bus_url, "alice", SECRET_A, "a").open()
+        try:
+            return await alice.records(count)
+        finally:
+            await alice.close()
+
+    async def configure() -> None:
+        client = await connect(master)
+        await client.rpc(bus_edit(bus_url, reporting_job("pm", "ifaces", PORT_1_0_1),
+                                  polling_job("a", "alice", SECRET_A, ["ifaces"])))
+        await until_enabled(client, "pm", "a")
+        await client.close()
+
+    run(configure())
+    read = run(consume(3))
+    again = poll_cli(bus_url, "a", "alice", SECRET_A, "--from-start", "--count", "4")
+    assert again.returncode == 0, again.stderr
+    replayed = [json.loads(line) for line in again.stdout.splitlines()]
+    assert [r["kind"] for r in replayed][:1] == ["state"]  # the subscription's announcement comes first
+    assert [r["time"] for r in replayed if r["kind"] == "periodic"] == [r["time"] for r in read]
+    since = poll_cli(bus_url, "a", "alice", SECRET_A, "--since", read[1]["time"], "--count", "1")
+    assert since.returncode == 0, since.stderr
+    assert json.loads(since.stdout)["time"] == read[1]["time"]
+    (next_one,) = run(consume(1))
+    assert next_one["time"] > read[-1]["time"]  # the durable position did not move
+
+
+def test_event_stream_jobs_report_events_and_fault_jobs_say_there_is_no_source(server_factory, bus_url) -> None:
+    master = server_factory(extra_args=["--line-cards", "1", "--ports", "2"])
+    events = (f"<MessageBusDataReportingJob><id>ev</id><attributes><topic>events</topic>"
+              f"<managementDataType>PROPRIETARY</managementDataType></attributes></MessageBusDataReportingJob>")
+    faults = (f"<MessageBusDataReportingJob><id>fm</id><attributes><topic>faults</topic>"
+              f"<managementDataType>FAULT</managementDataType></attributes></MessageBusDataReportingJob>")
+
+    async def body() -> tuple[list[dict], dict[str, dict[str, str]]]:
+        client = await connect(master)
+        await client.rpc(bus_edit(bus_url, events, faults, polling_job("a", "alice", SECRET_A, ["events"])))
+        await until_enabled(client, "ev", "a")
+        alice = await Consumer(bus_url, "alice", SECRET_A, "a").open()
+        await client.rpc(bus_edit(None, reporting_job("pm", "ifaces", PORT_1_0_1)))  # a commit: an event
+        changes = []
+        while not changes:
+            changes = [r for r in await alice.records(1, kind="event")
+                       if r["event"].endswith("netconf-config-change")]
+        states = await job_states(client)
+        await alice.close()
+        await client.close()
+        return changes, states
+
+    changes, states = run(body())
+    assert changes[0]["data"]["changed-by"]["username"] == "admin"
+    assert states["fm"]["operationalState"] == "DISABLED"
+    assert states["fm"]["operationalStateReason"] == "this device has no fault (alarm) source to report"
+
+
+def test_an_existing_broker_and_collector_serve_the_jobs_instead_of_the_masters_own(server_factory, nats_server,
+                                                                                    collector_factory) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        udp_port = probe.getsockname()[1]
+    master = server_factory(extra_args=["--line-cards", "1", "--ports", "2", "--bus-collector", f"127.0.0.1:{udp_port}"])
+
+    async def configure() -> None:
+        client = await connect(master)
+        await client.rpc(bus_edit(nats_server, reporting_job("pm", "ifaces", PORT_1_0_1),
+                                  polling_job("a", "alice", SECRET_A, ["ifaces"])))
+        await until_enabled(client, "pm")
+        await client.close()
+
+    run(configure())
+    collector_factory(["--nats", nats_server, "--bus-routes", "--netconf", f"127.0.0.1:{master.port}",
+                       "--user", master.user, "--password", master.password], listen=f"127.0.0.1:{udp_port}")
+
+    async def read() -> tuple[list[dict], dict[str, dict[str, str]]]:
+        reader = await Consumer(nats_server, "alice", SECRET_A, "a").open()
+        records = await reader.records(2)
+        await reader.close()
+        client = await connect(master)
+        states = await job_states(client)
+        await client.close()
+        return records, states
+
+    records, states = run(read())
+    assert all(r["complete"] for r in records)
+    assert not [line for line in master.said if "nats-server" in line]
+    assert states["bus"]["operationalState"] == "ENABLED"
+    assert states["a"]["operationalState"] == "DISABLED"
+    assert "not the Master's own" in states["a"]["operationalStateReason"]
