@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) -m bench.decompose
 	$(PY) -m bench.scaling
 	$(PY) -m bench.collector
+	$(PY) -m bench.bus
 
 clean:
 	rm -rf .mso-state .pytest_cache .hypothesis
