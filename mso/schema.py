@@ -53,6 +53,7 @@ IMPLEMENTED_MODULES: Mapping[str, tuple[str, ...]] = {
     "ietf-udp-notif-transport": ("encode-cbor",),
     "ietf-distributed-notif": (),
     "mso-distributed-export": (),
+    "ietf-telemetry-message": ("data-collection-manifest", "network-node-manifest"),
 }
 
 # Protocol capabilities (RFC 6241 §8) of what the server implements, announced before the
