@@ -10,7 +10,9 @@ Prints, for a real ``mso server`` process on 127.0.0.1:
 - how late a periodic push with an anchor-time arrives after its tick, and whether its eventTime
   sits exactly on anchor + k·period;
 - the establish-subscription (and delete-subscription) round trip;
-- many sessions, each with one periodic subscription: what share of the ticks is delivered.
+- many sessions, each with one periodic subscription: what share of the ticks is delivered;
+- what the 3GPP Logging NRM costs the push path: the ~1 KB throughput test with a LogInfo for
+  StreamingDataReportingMnS and without, alternated twice in the same run.
 No figure is asserted: targets are printed beside the figures.
 """
 
@@ -356,8 +358,43 @@ async def many_sessions(port: int, pid: int, sessions: int, window_ticks: int) -
           f"({server_cpu / seconds:.0%} of a core)")
 
 
+LOG_NS, NRM_NS = "urn:mso:yang:mso-3gpp-logging", "urn:mso:yang:mso-3gpp-nrm"
+
+
+def logging_edit(present: bool) -> str:
+    """A LogRegistry with one LogInfo for StreamingDataReportingMnS, or its removal."""
+    if present:
+        registry = (f'<LogRegistry xmlns="{LOG_NS}"><id>bench</id><attributes><maxLogs>1</maxLogs></attributes>'
+                    "<LogInfo><id>streams</id><attributes><mNSCategories>StreamingDataReportingMnS</mNSCategories>"
+                    "<endTime>2099-01-01T00:00:00Z</endTime><maxSize>10000000</maxSize>"
+                    "<logFullAction>wrap</logFullAction></attributes></LogInfo></LogRegistry>")
+    else:
+        registry = (f'<LogRegistry xmlns="{LOG_NS}" xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" '
+                    'nc:operation="remove"><id>bench</id></LogRegistry>')
+    return ('<edit-config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><target><running/></target><config>'
+            f'<SubNetwork xmlns="{NRM_NS}"><id>bench</id>{registry}</SubNetwork></config></edit-config>')
+
+
+async def logging_cost(port: int, pid: int, subscriptions: int, warmup: float, window: float) -> None:
+    print(f"logging cost: the ~1 KB test ({subscriptions} subscriptions at 10 ms) without and with a LogInfo for "
+          "StreamingDataReportingMnS (pushes summarised per subscription and second), alternated twice")
+    client = await connect(port)
+    cost: dict[bool, list[float]] = {False: [], True: []}
+    for logging_on in (False, True, False, True):
+        await client.rpc(logging_edit(logging_on))
+        rate = await push_rate(port, pid, [establish_request(SIZES["~1 KB"], 1)] * subscriptions, warmup, window)
+        cost[logging_on].append(rate.server_cpu_per_push)
+        print(f"  {'with' if logging_on else 'without':7} LogInfo: {rate.describe()}")
+        await asyncio.sleep(1.0)
+    await end([client])
+    without, with_log = statistics.fmean(cost[False]), statistics.fmean(cost[True])
+    print(f"  server CPU per push: {without * 1000:.4f} ms without, {with_log * 1000:.4f} ms with "
+          f"({(with_log / without - 1):+.1%})   target <= +5%")
+
+
 async def measure(port: int, pid: int, args: argparse.Namespace) -> None:
     await throughput(port, pid, args.subscriptions, args.warmup, args.window)
+    await logging_cost(port, pid, args.subscriptions, args.warmup, args.window)
     await anchor_lateness(port, args.anchor_pushes)
     await establish_round_trips(port, args.establish_cycles)
     await many_sessions(port, pid, args.sessions, args.session_ticks)

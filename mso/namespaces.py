@@ -23,6 +23,7 @@ NETCONF_NOTIFICATIONS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
 DISTRIBUTED_EXPORT = "urn:mso:yang:mso-distributed-export"  # mso's own module
 NRM = "urn:mso:yang:mso-3gpp-nrm"  # mso's 3GPP-style root (SubNetwork)
 MESSAGE_BUS = "urn:mso:yang:mso-3gpp-message-bus"
+LOGGING = "urn:mso:yang:mso-3gpp-logging"
 
 BASE_1_0 = "urn:ietf:params:netconf:base:1.0"
 BASE_1_1 = "urn:ietf:params:netconf:base:1.1"

@@ -31,6 +31,8 @@ from server.dynamic_subscriptions import DynamicSubscriptions
 from server.event_stream import STREAMS, EventStream
 from server.monitoring import netconf_state
 from server.netconf_ops import ROLLBACK_ON_ERROR, DatastoreServices, NetconfOperations
+from server.nrm.log_recorder import LogRecorder
+from server.nrm.log_store import LogStore
 from server.nrm.message_bus import BusSettings, MessageBus
 from server.observation import DataNode, Observers
 from server.operational import DatastoreSampler, DeviceReader, OperationalDatastore
@@ -79,7 +81,8 @@ class Master:
         self.running = RunningDatastore(config.state_dir)
         self._check_stored_config()
 
-        self.observers = Observers([ActivityLog()])
+        self.logs = LogRecorder(LogStore(config.state_dir), lambda: self.running.root, self._module_of)
+        self.observers = Observers([ActivityLog(), self.logs])
         self.gate = Gate(policy or PermitAll(), {m.name: m.namespace for m in schema.modules}, keys)
         self.dispatcher = Dispatcher(self.gate, self.observers, self._node_paths)
         self.capabilities = [*schema.hello_capabilities(), *EXTRA_CAPABILITIES]
@@ -133,12 +136,14 @@ class Master:
         schema, dispatcher = self.schema, self.dispatcher
         reader = DeviceReader(self.operational, self.originators.gather, schema.key_index)
         NetconfOperations(DatastoreServices(schema, self.running, self.gate, reader.read, self.sessions,
-                                            config_checks=[self.configured.check, self.bus.check])).register(dispatcher)
+                                            config_checks=[self.configured.check, self.bus.check, self.logs.check])
+                          ).register(dispatcher)
         self.dynamic.register(dispatcher)
         self.originators.register(dispatcher)
 
         self.running.listeners += [self.configured.running_committed, self.placement.running_committed,
-                                   self.events.running_committed, self.bus.running_committed]
+                                   self.events.running_committed, self.bus.running_committed,
+                                   self.logs.running_committed]
         self.sessions.on_closed += [self.running.release, self.dynamic.session_closed]
         self.sessions.on_paused.append(self.placement.session_paused)
         self.originators.on_change.append(self.placement.redecompose)
@@ -163,6 +168,7 @@ class Master:
         add({qn(SUBSCRIBED_NOTIFICATIONS, "streams"), qn(SUBSCRIBED_NOTIFICATIONS, "subscriptions")},
             lambda s: [streams_element(STREAMS), subscriptions_element(self.subscriptions)])
         add({qn(NRM, "SubNetwork")}, lambda s: self.bus.state_nodes())
+        add({qn(NRM, "SubNetwork")}, lambda s: self.logs.state_nodes())
 
     async def start(self, *, listen: bool = True) -> None:
         """Start serving. ``listen`` false (in-process tests) opens neither the SSH port nor the
@@ -174,6 +180,7 @@ class Master:
         await self.bus.start()  # first, so the reporting jobs' subscriptions start with their collector
         self.configured.start(self._udp, self.running.root)
         self._push_summaries.start()
+        self.logs.start()
         if listen:
             config = self.config
             self._acceptor = await start_ssh(SshSettings(config.host, config.port, config.state_dir, config.users,
@@ -197,6 +204,7 @@ class Master:
             self.placement.remove(subscription, "server shutdown")
         self._push_summaries.stop()
         await self.bus.close()
+        await self.logs.close()
         if self._udp is not None:
             self._udp.close()
         await self.originators.registry.close()
