@@ -52,7 +52,7 @@ def start_server(state_dir: Path) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "mso", "server", "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0",
          "--state-dir", str(state_dir),
-         "--user", f"{USER}:{PASSWORD}", "--log-level", "warning"],
+         "--user", f"{USER}:{PASSWORD}", "--recovery-user", USER, "--log-level", "warning"],
         stdout=subprocess.PIPE, text=True, start_new_session=True,
     )
     assert process.stdout is not None

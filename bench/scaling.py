@@ -131,7 +131,8 @@ class Device:
         with log.open("ab") as stderr:
             self.master = subprocess.Popen(
                 [sys.executable, "-m", "mso", "server", "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0",
-                 "--state-dir", str(self.state_dir), "--user", f"{USER}:{PASSWORD}", "--line-cards", "0",
+                 "--state-dir", str(self.state_dir), "--user", f"{USER}:{PASSWORD}", "--recovery-user", USER,
+                 "--line-cards", "0",
                  "--log-level", "warning", *self.master_args],
                 stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
         match = MASTER_LINE.search(first_line(self.master, log, "mso server", "listening on"))

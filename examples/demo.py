@@ -213,6 +213,7 @@ def main() -> None:
     try:
         processes.start("master", mso("server", "--listen", f"{HOST}:{ports.netconf}",
                                       "--agent-listen", f"{HOST}:{ports.agents}", "--user", f"{USER}:{PASSWORD}",
+                                      "--recovery-user", USER,
                                       "--state-dir", str(work / "state"), "--line-cards", "0"), "listening on")
         for generator, slot in AGENTS:
             processes.start(f"agent-{generator}", mso("agent", "--id", str(generator), "--slot", str(slot),

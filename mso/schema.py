@@ -230,6 +230,7 @@ class Schema:
     leaf_lists: frozenset[tuple[str, ...]]  # schema paths of the leaf-lists
     opaque: frozenset[tuple[str, ...]]  # schema paths of anydata/anyxml nodes: values, not trees to merge
     prefix_namespaces: Mapping[str, str]  # YANG prefix -> namespace, implemented modules
+    access_defaults: Mapping[tuple[str, ...], str]  # schema path -> "all" | "write" (RFC 8341 default-deny-*)
 
     def __init__(self, ctx: libyang.Context, search_dirs: Sequence[Path]) -> None:
         self.ctx = ctx
@@ -240,6 +241,7 @@ class Schema:
         self._namespaces = {m.name: m.namespace for m in self.modules}
         self._top_level = {m.name(): tuple(_top_level_nodes(m)) for m in ctx if m.implemented()}
         keys, self.leaf_lists, self.opaque = _data_tree_index(self._top_level.values())
+        self.access_defaults = MappingProxyType(_access_defaults(m for m in ctx if m.implemented()))
         self.key_index = MappingProxyType(keys)
         implemented = [m for m in self.modules if m.implemented]
         self.prefix_namespaces = MappingProxyType({m.prefix: m.namespace for m in implemented})
@@ -485,6 +487,40 @@ def _data_tree_index(
             if node.nodetype() in _INDEXED_NODES:
                 visit(node, ())
     return keys, frozenset(leaf_lists), frozenset(opaque)
+
+
+_ACCESS_DEFAULTS = {"default-deny-all": "all", "default-deny-write": "write"}
+_ACCESS_NODES = (libyang.SNode.CONTAINER, libyang.SNode.LIST, libyang.SNode.LEAF, libyang.SNode.LEAFLIST,
+                 *_OPAQUE_NODES)
+
+
+def _access_defaults(modules: Iterable[libyang.Module]) -> dict[tuple[str, ...], str]:
+    """Data nodes (schema paths), operations and notifications (their Clark name alone) that
+    carry ietf-netconf-acm's default-deny-all or default-deny-write (RFC 8341 §3.5.1.2)."""
+    found: dict[tuple[str, ...], str] = {}
+
+    def marked(node: libyang.SNode) -> str | None:
+        for extension in node.extensions():
+            if extension.module().name() == "ietf-netconf-acm" and extension.name() in _ACCESS_DEFAULTS:
+                return _ACCESS_DEFAULTS[extension.name()]
+        return None
+
+    def visit(node: libyang.SNode, parent: tuple[str, ...]) -> None:
+        path = (*parent, _clark(node))
+        if (default := marked(node)) is not None:
+            found[path] = default
+        if node.nodetype() in (libyang.SNode.CONTAINER, libyang.SNode.LIST):
+            for child in node.children(types=_ACCESS_NODES):
+                visit(child, path)
+
+    for module in modules:
+        for node in module.children(types=(*_ACCESS_NODES, libyang.SNode.RPC, libyang.SNode.NOTIF)):
+            if node.nodetype() in (libyang.SNode.RPC, libyang.SNode.NOTIF):
+                if (default := marked(node)) is not None:
+                    found[(_clark(node),)] = default
+            else:
+                visit(node, ())
+    return found
 
 
 # ---- announcements --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -48,6 +48,7 @@ class Change:
     path: str
     namespaces: Mapping[str, str]
     value: etree._Element | None
+    old: etree._Element | None = field(default=None, compare=False, repr=False)  # what a delete removed
 
 
 def changed_paths(
@@ -187,7 +188,7 @@ class _Differ:
         new_children = self._by_identity(new, path)
         for identity, gone in old_children.items():
             if identity not in new_children:
-                yield self._change("delete", gone, self._before, None)
+                yield self._change("delete", gone, self._before, None, gone)
         for identity, node in new_children.items():
             if identity not in old_children:
                 yield self._change("create", node, self._after, copy.deepcopy(node))
@@ -213,6 +214,7 @@ class _Differ:
         node: etree._Element,
         top: etree._Element,
         value: etree._Element | None,
+        old: etree._Element | None = None,
     ) -> Change:
         path, namespaces = instance_path(node, top, self._schema, self._prefix_of)
-        return Change(operation, path, namespaces, value)
+        return Change(operation, path, namespaces, value, old)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from lxml import etree
@@ -54,6 +54,7 @@ class DataWrite:
     path: str
     access: str  # "create" | "update" | "delete" (RFC 8341 §3.2 access operations)
     namespaces: tuple[tuple[str, str], ...] = ()  # the prefixes ``path`` uses
+    node: etree._Element | None = field(default=None, compare=False, repr=False)  # created or deleted subtree
 
 
 class AccessPolicy(Protocol):

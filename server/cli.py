@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the host key and the running configuration are kept (default ./.mso-state)")
     parser.add_argument("--user", type=user_password, action="append", default=[], metavar="NAME:PASSWORD",
                         help="a user allowed to log in with a password (repeatable; meant for tests and demos)")
+    parser.add_argument("--recovery-user", action="append", default=[], metavar="NAME",
+                        help="a user NACM (RFC 8341) does not restrict, to recover from a locked-out "
+                             "configuration (repeatable; NACM denies writes to everyone else until rules permit them)")
     parser.add_argument("--authorized-keys", type=Path, metavar="FILE",
                         help="an OpenSSH authorized_keys file of public keys allowed to log in (any user name)")
     parser.add_argument("--max-message-bytes", type=positive_int, default=16 * 1024 * 1024,
@@ -77,6 +80,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         centralized=args.centralized,
         dynamic_receiver=args.dynamic_receiver,
         bus=BusSettings(credentials=args.bus_credentials, collector=args.bus_collector),
+        recovery_users=tuple(args.recovery_user),
     )
 
 

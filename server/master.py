@@ -13,7 +13,7 @@ from lxml import etree
 
 from mso.device_sim import CardSpec, DeviceSimulator
 from mso.generators import MASTER_PUBLISHER_ID
-from mso.namespaces import DISTRIBUTED_EXPORT, NETCONF_MONITORING, NRM, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
+from mso.namespaces import DISTRIBUTED_EXPORT, NACM, NETCONF_MONITORING, NRM, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
 from mso.notification_encoding import EnvelopeCodec
 from mso.sampling import COMPONENT_LIST, HARDWARE_TOP, INTERFACE_LIST, INTERFACES_TOP, device_nodes
 from mso.schema import Schema, ValidationError
@@ -23,13 +23,14 @@ from mso.tree_diff import entry_paths
 from mso.udp_notif_sender import UdpNotifPublisher
 from mso.yang_json import YangJson
 from server.activity_log import ActivityLog
-from server.authz import SERVER, AccessPolicy, Gate, PermitAll
+from server.authz import SERVER, AccessPolicy, Gate
 from server.configured_reconciler import ConfiguredReconciler
 from server.datastore import DatastoreError, RunningDatastore
 from server.delivery import PushSummaries
 from server.dynamic_subscriptions import DynamicSubscriptions
 from server.event_stream import STREAMS, EventStream
 from server.monitoring import netconf_state
+from server.nacm import Nacm
 from server.netconf_ops import ROLLBACK_ON_ERROR, DatastoreServices, NetconfOperations
 from server.nrm.log_recorder import LogRecorder
 from server.nrm.log_store import LogStore
@@ -68,6 +69,7 @@ class ServerConfig:
     dynamic_receiver: AgentReceiver | None = None  # agents' receiver for dynamic subscriptions without one
     seed: int = 1  # of the simulated device; agents get it at registration
     bus: BusSettings = BusSettings()  # the message bus when the Master does not run it all itself
+    recovery_users: tuple[str, ...] = ()  # users NACM does not restrict (RFC 8341 §3.4.6.2)
 
 
 class Master:
@@ -83,7 +85,9 @@ class Master:
 
         self.logs = LogRecorder(LogStore(config.state_dir), lambda: self.running.root, self._module_of)
         self.observers = Observers([ActivityLog(), self.logs])
-        self.gate = Gate(policy or PermitAll(), {m.name: m.namespace for m in schema.modules}, keys)
+        self.nacm = Nacm(lambda: self.running.root, access_defaults=schema.access_defaults, keys=keys,
+                         module_of=self._module_of, recovery_users=config.recovery_users)
+        self.gate = Gate(policy or self.nacm, {m.name: m.namespace for m in schema.modules}, keys)
         self.dispatcher = Dispatcher(self.gate, self.observers, self._node_paths)
         self.capabilities = [*schema.hello_capabilities(), *EXTRA_CAPABILITIES]
         self.sessions = SessionRegistry(self.dispatcher, self.capabilities, config.max_message_bytes)
@@ -141,7 +145,8 @@ class Master:
         self.dynamic.register(dispatcher)
         self.originators.register(dispatcher)
 
-        self.running.listeners += [self.configured.running_committed, self.placement.running_committed,
+        self.running.listeners += [self.nacm.running_committed, self.configured.running_committed,
+                                   self.placement.running_committed,
                                    self.events.running_committed, self.bus.running_committed,
                                    self.logs.running_committed]
         self.sessions.on_closed += [self.running.release, self.dynamic.session_closed]
@@ -167,6 +172,7 @@ class Master:
                                      [session.info for session in self.sessions], self.sessions.statistics)])
         add({qn(SUBSCRIBED_NOTIFICATIONS, "streams"), qn(SUBSCRIBED_NOTIFICATIONS, "subscriptions")},
             lambda s: [streams_element(STREAMS), subscriptions_element(self.subscriptions)])
+        add({qn(NACM, "nacm")}, lambda s: self.nacm.state_nodes())
         add({qn(NRM, "SubNetwork")}, lambda s: self.bus.state_nodes())
         add({qn(NRM, "SubNetwork")}, lambda s: self.logs.state_nodes())
 

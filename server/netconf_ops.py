@@ -237,7 +237,8 @@ class NetconfOperations:
         after = self._apply(before, config, default_operation)
         schema = self._schema
         changes = changed_paths(before, after, schema.key_index, schema.leaf_lists)
-        ctx.access.writes = tuple(DataWrite(c.path, _ACCESS_OF_CHANGE[c.operation], tuple(sorted(c.namespaces.items())))
+        ctx.access.writes = tuple(DataWrite(c.path, _ACCESS_OF_CHANGE[c.operation], tuple(sorted(c.namespaces.items())),
+                                            c.value if c.value is not None else c.old)
                                   for c in changes)
         self._gate.check_write(ctx.principal, ctx.access.writes)
         # "set" skips nothing here: a datastore that fails the schema is never installed

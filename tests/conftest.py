@@ -60,7 +60,8 @@ def start_server(state_dir: Path, extra_args: Sequence[str] = (), port: int = 0)
     log_file = open(log_path, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "mso", "server", "--listen", f"127.0.0.1:{port}", "--state-dir", str(state_dir),
-         "--user", f"{USER}:{PASSWORD}", "--agent-listen", "127.0.0.1:0", "--log-level", "info", *extra_args],
+         "--user", f"{USER}:{PASSWORD}", "--recovery-user", USER, "--agent-listen", "127.0.0.1:0", "--log-level", "info",
+         *extra_args],
         stdout=subprocess.PIPE, stderr=log_file, start_new_session=True,
     )
     log_file.close()

@@ -20,7 +20,7 @@ from mso.sampling import INTERFACE_LIST
 from mso.schema import Schema
 from mso.xml_parsing import parse_xml
 from server.agent_registry import AgentLink
-from server.authz import AccessPolicy, Principal
+from server.authz import AccessPolicy, PermitAll, Principal
 from server.master import Master, ServerConfig
 from server.rpc import Reply, RpcContext
 from server.session import SessionInfo
@@ -111,7 +111,7 @@ async def running_master(tmp_path: Path, schema: Schema, *, line_cards: int = 0,
                          policy: AccessPolicy | None = None, **config: object) -> AsyncIterator[Master]:
     """A started Master core with no SSH port and no agent listener."""
     master = Master(ServerConfig(state_dir=tmp_path / "state", line_cards=line_cards, ports_per_card=ports,
-                                 **config), schema=schema, policy=policy)  # type: ignore[arg-type]
+                                 **config), schema=schema, policy=policy or PermitAll())  # type: ignore[arg-type]
     await master.start(listen=False)
     try:
         yield master

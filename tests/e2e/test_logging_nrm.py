@@ -22,7 +22,7 @@ from tests.conftest import PASSWORD, USER, ServerProcess, run
 
 LOG = LOGGING
 OTHER_USER, OTHER_PASSWORD = "bob", "bob-secret"
-TWO_USERS = ["--user", f"{OTHER_USER}:{OTHER_PASSWORD}", "--line-cards", "1", "--ports", "2"]
+TWO_USERS = ["--user", f"{OTHER_USER}:{OTHER_PASSWORD}", "--recovery-user", OTHER_USER, "--line-cards", "1", "--ports", "2"]
 FUTURE = "2099-01-01T00:00:00Z"
 
 
