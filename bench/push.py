@@ -35,7 +35,7 @@ import asyncssh
 from lxml import etree
 
 from bench.baseline_session import BareNetconfSession
-from bench.rpc import PASSWORD, USER, percentiles, start_server, stop
+from bench.rpc import PASSWORD, RESTRICTED_USER, USER, percentiles, start_server, stop
 from mso.framing import FrameDecoder, frame_chunked
 from mso.namespaces import DATASTORES, INTERFACES, NOTIFICATION, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.netconf_client import NetconfClient
@@ -99,8 +99,8 @@ def spread(samples: list[float]) -> str:
             f"max {ordered[-1] * 1000:6.2f} ms   (n={len(samples)})")
 
 
-async def connect(port: int) -> NetconfClient:
-    return await NetconfClient.connect("127.0.0.1", port, username=USER, password=PASSWORD, timeout=60)
+async def connect(port: int, user: tuple[str, str] = (USER, PASSWORD)) -> NetconfClient:
+    return await NetconfClient.connect("127.0.0.1", port, username=user[0], password=user[1], timeout=60)
 
 
 async def end(clients: list[NetconfClient]) -> None:
@@ -207,10 +207,11 @@ class Rate:
                 f"client {self.client_cpu_share:4.0%}")
 
 
-async def push_rate(port: int, pid: int, subscribe: list[str], warmup: float, window: float) -> Rate:
+async def push_rate(port: int, pid: int, subscribe: list[str], warmup: float, window: float,
+                    user: tuple[str, str] = (USER, PASSWORD)) -> Rate:
     """Count the push-updates one session receives over ``window`` seconds after ``warmup``;
     ``subscribe`` are the establish-subscription requests sent first, pipelined."""
-    client = await connect(port)
+    client = await connect(port, user)
     tally = Tally()
     client.on_notification = tally
     await asyncio.gather(*(client.rpc(request) for request in subscribe))
@@ -392,9 +393,41 @@ async def logging_cost(port: int, pid: int, subscriptions: int, warmup: float, w
           f"({(with_log / without - 1):+.1%})   target <= +5%")
 
 
+def nacm_edit(enabled: bool) -> str:
+    """NACM on, with a read rule for the restricted user's group (so every sample is pruned), or off."""
+    rules = ('<groups><group><name>bench</name><user-name>' + RESTRICTED_USER[0] + "</user-name></group></groups>"
+             "<rule-list><name>bench</name><group>bench</group><rule><name>no-descriptions</name>"
+             '<path xmlns:if="urn:ietf:params:xml:ns:yang:ietf-interfaces">/if:interfaces/if:interface/if:description'
+             "</path><access-operations>read</access-operations><action>deny</action></rule></rule-list>")
+    return ('<edit-config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><target><running/></target><config>'
+            '<nacm xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-acm" xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"'
+            f' nc:operation="replace"><enable-nacm>{"true" if enabled else "false"}</enable-nacm>{rules}</nacm>'
+            "</config></edit-config>")
+
+
+async def nacm_cost(port: int, pid: int, subscriptions: int, warmup: float, window: float) -> None:
+    print(f"NACM cost: the ~1 KB test ({subscriptions} subscriptions at 10 ms) as a user NACM applies to, NACM off "
+          "and on (a read rule for the user's group, so the samples are pruned), alternated twice")
+    admin = await connect(port)
+    cost: dict[bool, list[float]] = {False: [], True: []}
+    for enabled in (False, True, False, True):
+        await admin.rpc(nacm_edit(enabled))
+        rate = await push_rate(port, pid, [establish_request(SIZES["~1 KB"], 1)] * subscriptions, warmup, window,
+                               RESTRICTED_USER)
+        cost[enabled].append(rate.server_cpu_per_push)
+        print(f"  NACM {'on ' if enabled else 'off'}: {rate.describe()}")
+        await asyncio.sleep(1.0)
+    await admin.rpc(nacm_edit(False))
+    await end([admin])
+    off, on = statistics.fmean(cost[False]), statistics.fmean(cost[True])
+    print(f"  server CPU per push: {off * 1000:.4f} ms off, {on * 1000:.4f} ms on ({(on / off - 1):+.1%})"
+          "   target <= +10%")
+
+
 async def measure(port: int, pid: int, args: argparse.Namespace) -> None:
     await throughput(port, pid, args.subscriptions, args.warmup, args.window)
     await logging_cost(port, pid, args.subscriptions, args.warmup, args.window)
+    await nacm_cost(port, pid, args.subscriptions, args.warmup, args.window)
     await anchor_lateness(port, args.anchor_pushes)
     await establish_round_trips(port, args.establish_cycles)
     await many_sessions(port, pid, args.sessions, args.session_ticks)

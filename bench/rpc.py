@@ -31,6 +31,7 @@ from mso.namespaces import INTERFACES
 from mso.netconf_client import NetconfClient, get_request
 
 USER, PASSWORD = "bench", "bench"
+RESTRICTED_USER = ("nacm-bench", "nacm-bench")  # a user NACM applies to (USER is a recovery user)
 GET_ONE_INTERFACE = get_request(f'<interfaces xmlns="{INTERFACES}"><interface><name>1/0/1</name></interface></interfaces>')
 
 
@@ -52,7 +53,8 @@ def start_server(state_dir: Path) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "mso", "server", "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0",
          "--state-dir", str(state_dir),
-         "--user", f"{USER}:{PASSWORD}", "--recovery-user", USER, "--log-level", "warning"],
+         "--user", f"{USER}:{PASSWORD}", "--recovery-user", USER, "--user", ":".join(RESTRICTED_USER),
+         "--log-level", "warning"],
         stdout=subprocess.PIPE, text=True, start_new_session=True,
     )
     assert process.stdout is not None

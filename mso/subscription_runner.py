@@ -61,6 +61,26 @@ class SharedSampler:
         return data
 
 
+View = Callable[[etree._Element], etree._Element]
+
+
+class InstantSampler(Protocol):
+    def sample_at(self, instant: float, datastore: str, selection: FilterSpec | None) -> etree._Element:
+        """What the filter selects of the datastore at ``instant`` (shared by whoever asks for it)."""
+
+
+class ViewedSampler:
+    """A shared sampler seen through ``view`` (what one receiver may see of each sample), so a
+    periodic push and an on-change diff are built from that view only."""
+
+    def __init__(self, sampler: SharedSampler, view: View) -> None:
+        self._sampler = sampler
+        self._view = view
+
+    def sample_at(self, instant: float, datastore: str, selection: FilterSpec | None) -> etree._Element:
+        return self._view(self._sampler.sample_at(instant, datastore, selection))
+
+
 # --- notification builders --------------------------------------------------------------------
 
 def _with_publisher(event: etree._Element, publisher_id: int | None) -> etree._Element:
@@ -105,7 +125,7 @@ def push_change_update(
 class Job:
     """One running subscription (or component subscription) on one publisher."""
 
-    def __init__(self, spec: SubscriptionSpec, sampler: SharedSampler, emitter: Emitter, *,
+    def __init__(self, spec: SubscriptionSpec, sampler: InstantSampler, emitter: Emitter, *,
                  clock: Clock = time.time, publisher_id: int | None = None,
                  on_complete: Callable[["Job"], None] | None = None) -> None:
         self.spec = spec
@@ -151,7 +171,7 @@ class Job:
 
 
 class PeriodicJob(Job):
-    def __init__(self, spec: SubscriptionSpec, sampler: SharedSampler, emitter: Emitter, *, clock: Clock = time.time,
+    def __init__(self, spec: SubscriptionSpec, sampler: InstantSampler, emitter: Emitter, *, clock: Clock = time.time,
                  publisher_id: int | None = None, on_complete: Callable[[Job], None] | None = None) -> None:
         super().__init__(spec, sampler, emitter, clock=clock, publisher_id=publisher_id, on_complete=on_complete)
         trigger = spec.trigger
@@ -191,7 +211,7 @@ class OnChangeJob(Job):
     """On-change with dampening (RFC 8641 §3.3): the first change after a quiet period is sent at
     once; changes within ``dampening-period`` of the last push wait for its end and go out as one."""
 
-    def __init__(self, spec: SubscriptionSpec, sampler: SharedSampler, emitter: Emitter, *, diff: Diff,
+    def __init__(self, spec: SubscriptionSpec, sampler: InstantSampler, emitter: Emitter, *, diff: Diff,
                  module_of: Mapping[str, str], poll_interval: float | None = None, clock: Clock = time.time,
                  publisher_id: int | None = None, on_complete: Callable[[Job], None] | None = None) -> None:
         super().__init__(spec, sampler, emitter, clock=clock, publisher_id=publisher_id, on_complete=on_complete)
@@ -269,13 +289,16 @@ class JobFactory:
         self._operational_poll = operational_poll
         self.module_of = {m.namespace: m.name for m in schema.modules}
 
-    def job(self, spec: SubscriptionSpec, emitter: Emitter, on_complete: Callable[[Job], None] | None = None) -> Job:
+    def job(self, spec: SubscriptionSpec, emitter: Emitter, on_complete: Callable[[Job], None] | None = None,
+            view: View | None = None) -> Job:
+        """``view``: what the job's receiver may see of each sample (the Master's access control)."""
         common = dict(clock=self._clock, on_complete=on_complete, publisher_id=self._publisher_id)
+        sampler = self._sampler if view is None else ViewedSampler(self._sampler, view)
         if isinstance(spec.trigger, Periodic):
-            return PeriodicJob(spec, self._sampler, emitter, **common)
+            return PeriodicJob(spec, sampler, emitter, **common)
         # operational data has no commit to announce a change, so on-change compares on a poll
         poll = self._operational_poll if spec.datastore == "ds:operational" else None
-        return OnChangeJob(spec, self._sampler, emitter, diff=self.diff, module_of=self.module_of,
+        return OnChangeJob(spec, sampler, emitter, diff=self.diff, module_of=self.module_of,
                            poll_interval=poll, **common)
 
     def diff(self, before: etree._Element, after: etree._Element) -> list[Change]:

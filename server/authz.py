@@ -14,7 +14,7 @@ notifications, so NACM (RFC 8341) replaces ``PermitAll`` without touching a hand
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -106,6 +106,7 @@ class Gate:
         self.policy = policy
         self._module_namespaces = module_namespaces
         self._keys = keys
+        self._views: dict[str, _ReadView] = {}
 
     def check_operation(self, who: Principal, operation: str) -> None:
         self.policy.check_operation(who, operation)
@@ -117,14 +118,25 @@ class Gate:
         """A reply's data as ``who`` may see it."""
         return self.policy.filter_read(who, data)
 
+    def view(self, who: Principal) -> Callable[[etree._Element], etree._Element]:
+        """What ``who`` may see of each sample the Master's jobs take, pruned once per sample
+        however many of their subscriptions share it (pushes built from it need no more)."""
+        view = self._views.get(who.user)
+        if view is None:
+            view = self._views[who.user] = _ReadView(self.policy, who)
+        return view
+
     def generators(self, who: Principal, subscription_id: int, generators: Sequence[str]) -> list[str]:
         """A subscription's generator ids as ``who`` may see them: all, or none (§13)."""
         return list(generators) if self._sees_generators(who, subscription_id) else []
 
-    def notification(self, who: Principal, event: etree._Element) -> etree._Element | None:
-        """``event`` as the subscription owner ``who`` may receive it; None: not at all."""
+    def notification(self, who: Principal, event: etree._Element, viewed: bool = False) -> etree._Element | None:
+        """``event`` as the subscription owner ``who`` may receive it; None: not at all.
+        ``viewed``: a push built from samples already seen through ``view``."""
         if self.policy.unrestricted(who):
             return event
+        if viewed and event.tag in (PUSH_UPDATE, PUSH_CHANGE_UPDATE):
+            return self._without_generators(who, event)
         if event.tag == PUSH_UPDATE:
             return self._push_update(who, event)
         if event.tag == PUSH_CHANGE_UPDATE:
@@ -235,6 +247,29 @@ class Gate:
             for leaf in list(stripped.iterchildren(tag)):
                 stripped.remove(leaf)
         return stripped
+
+
+class _ReadView:
+    """One user's view of samples: the last few pruned, each kept with the sample it came from."""
+
+    _KEPT = 64
+
+    def __init__(self, policy: AccessPolicy, who: Principal) -> None:
+        self._policy = policy
+        self._who = who
+        self._pruned: dict[int, tuple[etree._Element, etree._Element]] = {}
+
+    def __call__(self, sample: etree._Element) -> etree._Element:
+        if self._policy.unrestricted(self._who):
+            return sample
+        kept = self._pruned.get(id(sample))
+        if kept is not None and kept[0] is sample:
+            return kept[1]
+        if len(self._pruned) >= self._KEPT:
+            self._pruned.clear()
+        pruned = self._policy.filter_read(self._who, sample)
+        self._pruned[id(sample)] = (sample, pruned)
+        return pruned
 
 
 def _retagged(data: etree._Element, tag: str) -> etree._Element:

@@ -1,7 +1,8 @@
 """Configured subscriptions (RFC 8639 §2.5) kept in line with running: started, modified and
 terminated as commits add, change and remove them, each pushed over UDP-notif to its
 receivers and announced to them with state notifications. They survive a restart because
-running does. A configured subscription runs as the user whose commit configured it.
+running does. A configured subscription runs as the user whose commit configured it, also
+after a restart: who configured which is kept in the state dir.
 
 Besides ``/sn:subscriptions``, parts of the Master may derive configured subscriptions from
 running (a message-bus reporting job is one): ``derived`` returns them for a ``<data>`` tree.
@@ -9,11 +10,14 @@ running (a message-bus reporting job is one): ``derived`` returns them for a ``<
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from lxml import etree
 
+from mso.atomic_file import write_atomically
 from mso.namespaces import SUBSCRIBED_NOTIFICATIONS
 from mso.rpc_error import RpcError
 from mso.subscription_model import SubscriptionSpec
@@ -28,14 +32,17 @@ from server.subscription_state import state_notification
 from server.subscription_table import Subscription, SubscriptionTable
 
 SN = SUBSCRIBED_NOTIFICATIONS
+OWNERS_FILE = "configured-owners.json"
 Clock = Callable[[], float]
 Derived = Callable[[etree._Element], list[SubscriptionSpec]]
 
 
 class ConfiguredReconciler:
     def __init__(self, table: SubscriptionTable, placement: Placement, gate: Gate, observers: Observers,
-                 prefix_namespaces: Mapping[str, str], *, derived: Derived = lambda data: [],
+                 prefix_namespaces: Mapping[str, str], *, state_dir: Path, derived: Derived = lambda data: [],
                  clock: Clock = time.time) -> None:
+        self._owners_path = state_dir / OWNERS_FILE
+        self._owners: dict[str, str] = json.loads(self._owners_path.read_text()) if self._owners_path.exists() else {}
         self._table = table
         self._derived = derived
         self._placement = placement
@@ -94,7 +101,20 @@ class ConfiguredReconciler:
         assert self._udp is not None, "start() first"
         return ReceiversEmitter(self._udp, spec.receivers, spec.encoding)
 
+    def _owner(self, spec: SubscriptionSpec, who: Principal) -> Principal:
+        """Who a configured subscription runs as: the committing user, remembered; at start-up
+        (the server reconciling), whoever configured it before."""
+        key = str(spec.id)
+        if who == SERVER:
+            user = self._owners.get(key)
+            return SERVER if user is None else Principal(user, 0)
+        if self._owners.get(key) != who.user:
+            self._owners[key] = who.user
+            write_atomically(self._owners_path, json.dumps(self._owners).encode())
+        return Principal(who.user, 0, who.source)
+
     def _add(self, spec: SubscriptionSpec, who: Principal) -> None:
+        who = self._owner(spec, who)
         receivers = tuple(receiver.name for receiver in spec.receivers)
         delivery = Delivery(spec.id, self._emitter(spec), who, receivers, self._gate, self._observers)
         subscription = Subscription(spec, delivery, who, None)

@@ -55,9 +55,10 @@ class Delivery:
         self._pushes: dict[str, int] = {}
         self._since = time.time()
 
-    def record(self, event: etree._Element, event_time: float) -> None:
-        """One event record: a push, or an event-stream notification."""
-        passed = self._gate.notification(self.owner, event)
+    def record(self, event: etree._Element, event_time: float, viewed: bool = False) -> None:
+        """One event record: a push, or an event-stream notification (``viewed``: built from
+        samples already seen as the owner)."""
+        passed = self._gate.notification(self.owner, event, viewed)
         if passed is None:
             self.excluded += 1
             return

@@ -58,7 +58,7 @@ class EventStream:
             if passed is None:
                 subscription.delivery.excluded += 1
                 continue
-            subscription.emit(passed, event_time)
+            subscription.delivery.record(passed, event_time)
 
     def running_committed(self, commit: Commit) -> None:
         """A commit of running: RFC 6470 netconf-config-change on the NETCONF stream."""

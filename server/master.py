@@ -102,13 +102,14 @@ class Master:
         self.subscriptions = SubscriptionTable(self.observers)
         jobs = JobFactory(schema, SharedSampler(DatastoreSampler(self.running, self.operational, keys)),
                           publisher_id=MASTER_PUBLISHER_ID, operational_poll=OPERATIONAL_POLL_SECONDS)
-        self.placement = Placement(self.originators, jobs, self.subscriptions, keys)
+        self.placement = Placement(self.originators, jobs, self.subscriptions, self.gate, keys)
         self.dynamic = DynamicSubscriptions(self.subscriptions, self.placement, self.gate, self.observers,
                                             dynamic_receiver=config.dynamic_receiver)
         self.bus = MessageBus(config.state_dir, lambda: self.running.root, to_json=YangJson(schema).event_to_json,
                               keys=keys, settings=config.bus, announce=announce)
         self.configured = ConfiguredReconciler(self.subscriptions, self.placement, self.gate, self.observers,
-                                               schema.prefix_namespaces, derived=self.bus.job_subscriptions)
+                                               schema.prefix_namespaces, state_dir=config.state_dir,
+                                               derived=self.bus.job_subscriptions)
         self.events = EventStream(self.subscriptions)
         self._push_summaries = PushSummaries(self.subscriptions.deliveries)
         self._udp: UdpNotifPublisher | None = None

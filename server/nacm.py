@@ -7,7 +7,8 @@ schema's ``nacm:default-deny-all`` / ``default-deny-write`` decide, then the ``*
 leaves. ``close-session`` is always permitted, ``kill-session`` and ``delete-config`` are denied
 by default (§3.4.4); a recovery user, and the server itself, bypass NACM (§3.4.6.2).
 
-Reads are pruned silently (§3.4.5): a node denied is left out with everything below it. The
+Reads are pruned silently (§3.4.5): a node denied is left out with everything below it that is
+denied too, and stays as bare structure where something below it is readable. The
 common case, a user no read rule applies to and whose data holds no default-deny-all node, is
 decided without walking the data, so NACM costs the push path a lookup.
 """
@@ -146,12 +147,24 @@ class Nacm:
 
     def _prune(self, parent: etree._Element, schema_path: tuple[str, ...], steps: Steps, rules: tuple[Rule, ...]) -> None:
         for node in list(parent.iterchildren(etree.Element)):
-            path = (*schema_path, node.tag)
-            node_steps = (*steps, (node.tag, self._key_values(node, path)))
-            if not self._data_permitted(rules, node_steps, "read"):
+            if not self._keep(node, (*schema_path, node.tag), steps, rules):
                 parent.remove(node)
+
+    def _keep(self, node: etree._Element, schema_path: tuple[str, ...], steps: Steps, rules: tuple[Rule, ...]) -> bool:
+        """Prune below ``node``; whether it stays: readable itself, or the way to something below
+        that is (then as structure only: its keys and what is readable under it)."""
+        node_steps = (*steps, (node.tag, self._key_values(node, schema_path)))
+        readable = self._data_permitted(rules, node_steps, "read")
+        keys = self._keys.get(schema_path, ())
+        kept_below = False
+        for child in list(node.iterchildren(etree.Element)):
+            if child.tag in keys:
+                continue  # an entry's keys go with it
+            if self._keep(child, (*schema_path, child.tag), node_steps, rules):
+                kept_below = True
             else:
-                self._prune(node, path, node_steps, rules)
+                node.remove(child)
+        return readable or kept_below
 
     def _key_values(self, node: etree._Element, schema_path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         return tuple((key, (node.findtext(key) or "").strip()) for key in self._keys.get(schema_path, ()))

@@ -30,6 +30,7 @@ from mso.generators import MASTER_GENERATOR, MASTER_PUBLISHER_ID
 from mso.namespaces import DISTRIBUTED_NOTIF, qn
 from mso.subscription_model import AgentReceiver, OnChange, Periodic, SubscriptionSpec
 from mso.subscription_runner import Job, JobFactory, OnChangeJob
+from server.authz import Gate
 from server.datastore import Commit
 from server.event_stream import compile_stream_filter
 from server.originators import Originators
@@ -44,9 +45,10 @@ Clock = Callable[[], float]
 
 
 class Placement:
-    def __init__(self, originators: Originators, jobs: JobFactory, table: SubscriptionTable, keys: KeyIndex,
-                 clock: Clock = time.time) -> None:
+    def __init__(self, originators: Originators, jobs: JobFactory, table: SubscriptionTable, gate: Gate,
+                 keys: KeyIndex, clock: Clock = time.time) -> None:
         self._originators = originators
+        self._gate = gate
         self._jobs = jobs
         self._table = table
         self._keys = keys
@@ -165,7 +167,8 @@ class Placement:
         if spec.stream is not None:
             subscription.stream_filter = compile_stream_filter(spec.filter, self._keys)
         else:
-            subscription.job = self._jobs.job(spec, subscription, on_complete=self._completed)
+            subscription.job = self._jobs.job(spec, subscription, on_complete=self._completed,
+                                              view=self._gate.view(subscription.owner))
             subscription.job.start()
 
     def _stop_own(self, subscription: Subscription) -> None:
@@ -255,7 +258,7 @@ class Placement:
         publisher = event.find(qn(DISTRIBUTED_NOTIF, "message-publisher-id"))
         if publisher is not None:
             publisher.text = str(MASTER_PUBLISHER_ID)
-        subscription.emit(event, event_time)
+        subscription.delivery.record(event, event_time)
 
     # --- suspension ---------------------------------------------------------------------------
 

@@ -24,8 +24,8 @@ StreamFilter = Callable[[etree._Element], etree._Element | None]
 
 @dataclass(eq=False)
 class Subscription:
-    """One global subscription. Jobs emit through it (``emit``), so every event record passes
-    its delivery."""
+    """One global subscription. The Master's job emits through it (``emit``); other event records
+    (stream events, centralized agents' reports) go to ``delivery.record`` directly."""
 
     spec: SubscriptionSpec
     delivery: Delivery
@@ -53,7 +53,8 @@ class Subscription:
         return self.suspension is not None
 
     def emit(self, event: etree._Element, event_time: float) -> None:
-        self.delivery.record(event, event_time)
+        """What the Master's own job pushes (its samples already seen as the owner)."""
+        self.delivery.record(event, event_time, viewed=True)
 
     def state(self, event: etree._Element, event_time: float) -> None:
         self.delivery.state(event, event_time)
