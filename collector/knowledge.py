@@ -131,7 +131,7 @@ class Knowledge:
         return learned
 
 
-def _member(body: Mapping, name: str) -> object:
+def member(body: Mapping, name: str) -> object:
     """A member by local name, qualified (``module:name``) or not."""
     value = body.get(name)
     if value is not None:
@@ -163,10 +163,10 @@ def policy_from_json(body: Mapping, base: Policy = Policy()) -> Policy:
     say (a modified without generators, say) is taken from ``base``."""
     generators = generators_from_json(body)
     policy = base if generators is None else replace(base, generators=generators)
-    periodic = _member(body, "periodic")
+    periodic = member(body, "periodic")
     if isinstance(periodic, Mapping):
         return replace(policy, period=_period(periodic), anchor=_anchor(periodic), on_change=False)
-    if isinstance(_member(body, "on-change"), Mapping):
+    if isinstance(member(body, "on-change"), Mapping):
         return replace(policy, period=None, anchor=0.0, on_change=True)
     return policy
 
