@@ -45,6 +45,7 @@ class AgentConfig:
     interfaces: int = 48
     capability: cc.Capability = cc.Capability()
     reconnect_seconds: float = 1.0
+    secret: bytes = b""  # shared with the Master (its state dir's agent-secret)
 
 
 class CardSampler:
@@ -118,14 +119,23 @@ class Agent:
             channel.close()
 
     async def _register(self, channel: cc.Channel) -> float:
+        """Answer the Master's challenge with a proof of the shared secret, register, and check the
+        Master's proof in turn (an agent pushes nothing for a Master that cannot give it)."""
         config = self.config
+        challenge = await channel.receive()
+        if not isinstance(challenge, cc.Challenge):
+            raise cc.ControlChannelError(f"expected challenge, got {challenge.TYPE}")
+        nonce = cc.new_nonce()
         probe = CardData(config.slot, config.interfaces, self._schema.key_index)
-        channel.send(cc.Register(config.generator_id, config.slot, probe.resources(), config.capability))
+        channel.send(cc.Register(config.generator_id, config.slot, probe.resources(), config.capability, nonce=nonce,
+                                 proof=cc.agent_proof(config.secret, challenge.nonce, nonce, config.generator_id)))
         reply = await channel.receive()
         if not isinstance(reply, cc.RegisterReply):
             raise cc.ControlChannelError(f"expected register-reply, got {reply.TYPE}")
         if not reply.accepted:
             raise RegistrationRefused(reply.reason)
+        if not cc.proof_matches(cc.master_proof(config.secret, nonce, challenge.nonce), reply.proof):
+            raise RegistrationRefused("authentication failed: the Master does not hold this agent's secret")
         self._card = CardData(config.slot, config.interfaces, self._schema.key_index, seed=reply.seed,
                               boot_time=reply.boot_time)
         self._jobs = JobFactory(self._schema, SharedSampler(CardSampler(self._card, self._schema)),

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 from agents.agent import Agent, AgentConfig, RegistrationRefused
 from mso import control_channel as cc
@@ -43,11 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-period", type=positive_int, default=1, metavar="CS",
                         help="shortest period it accepts, in centiseconds (default 1)")
     parser.add_argument("--no-on-change", action="store_true", help="announce no on-change support")
+    parser.add_argument("--secret-file", type=Path, default=Path(".mso-state") / cc.SECRET_FILE, metavar="FILE",
+                        help=f"the secret shared with the Master: {cc.SECRET_FILE} in its state dir "
+                             f"(default .mso-state/{cc.SECRET_FILE})")
 
 
 def _config(args: argparse.Namespace) -> AgentConfig:
     capability = cc.Capability(tuple(Encoding), args.min_period, not args.no_on_change)
-    return AgentConfig(args.id, args.slot, args.master, args.interfaces, capability)
+    return AgentConfig(args.id, args.slot, args.master, args.interfaces, capability,
+                       secret=cc.read_secret(args.secret_file))
 
 
 async def _serve(agent: Agent) -> None:
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     except RegistrationRefused as error:
         print(f"mso agent {args.id}: refused by the Master: {error}", file=sys.stderr)
         return 1
-    except SchemaError as error:
+    except (SchemaError, cc.ControlChannelError) as error:
         print(f"mso agent {args.id}: {error}", file=sys.stderr)
         return 2
     return 0

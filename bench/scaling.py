@@ -146,7 +146,7 @@ class Device:
                 self.agents[generator] = subprocess.Popen(
                     [sys.executable, "-m", "mso", "agent", "--id", str(generator), "--slot", str(generator - 1),
                      "--master", f"127.0.0.1:{self.agent_port}", "--interfaces", str(interfaces),
-                     "--log-level", "warning"],
+                     "--secret-file", str(self.state_dir / "agent-secret"), "--log-level", "warning"],
                     stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
         for generator in generator_ids:
             first_line(self.agents[generator], self.state_dir / f"agent-{generator}.log", f"mso agent {generator}",

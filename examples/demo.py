@@ -218,6 +218,7 @@ def main() -> None:
         for generator, slot in AGENTS:
             processes.start(f"agent-{generator}", mso("agent", "--id", str(generator), "--slot", str(slot),
                                                       "--master", f"{HOST}:{ports.agents}",
+                                                      "--secret-file", str(work / "state" / "agent-secret"),
                                                       "--interfaces", str(PORTS_PER_CARD)), "registered")
         asyncio.run(configure_bus(ports))
         processes.start("collector", mso("collector", "--listen", f"{HOST}:{ports.collector}",

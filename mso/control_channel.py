@@ -1,21 +1,28 @@
 """The control channel between the Master and its line-card agents: message types and framing.
 
 Each message is a 4-byte big-endian length followed by one JSON object whose ``type`` names the
-message. The agent opens the TCP connection and speaks first (``register``); after the Master's
-``register-reply`` either side may send at any time. Messages are plain frozen data and the
+message. The agent opens the TCP connection; the Master sends a ``challenge`` (a nonce), the
+agent answers with ``register`` carrying its own nonce and an HMAC proof that it holds the
+secret both share (the Master's state dir keeps it), and the Master's ``register-reply`` proves
+it holds it too. The secret never crosses the wire. After the reply either side may send at any
+time. Messages are plain frozen data and the
 codec is pure, so both ends and the fuzz tests share it.
 
 Agent → Master: register, heartbeat, component-status, get-reply, data-report.
-Master → Agent: register-reply, resources-assigned, component-create, component-modify,
+Master → Agent: challenge, register-reply, resources-assigned, component-create, component-modify,
 component-delete, get-request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import secrets
 import struct
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, Union
 
 import orjson
@@ -44,12 +51,22 @@ class Capability:
 
 
 @dataclass(frozen=True)
+class Challenge:
+    """The Master's first message: a nonce the agent's proof must cover."""
+
+    TYPE: ClassVar[str] = "challenge"
+    nonce: str
+
+
+@dataclass(frozen=True)
 class Register:
     TYPE: ClassVar[str] = "register"
     generator_id: int
     slot: int
     resources: tuple[Resource, ...]
     capability: Capability = Capability()
+    nonce: str = ""  # the agent's, for the Master's proof
+    proof: str = ""  # agent_proof(secret, challenge, nonce, generator_id)
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class RegisterReply:
     boot_time: float = 0.0
     seed: int = 1
     heartbeat_interval: float = 1.0
+    proof: str = ""  # master_proof(secret, the agent's nonce, challenge), when accepted
 
 
 @dataclass(frozen=True)
@@ -138,9 +156,42 @@ class DataReport:
     event: str
 
 
-Message = Union[Register, RegisterReply, Heartbeat, ResourcesAssigned, ComponentCreate,
+Message = Union[Challenge, Register, RegisterReply, Heartbeat, ResourcesAssigned, ComponentCreate,
                 ComponentModify, ComponentDelete, ComponentStatus, GetRequest, GetReply, DataReport]
 _TYPES: dict[str, type] = {cls.TYPE: cls for cls in Message.__args__}  # type: ignore[attr-defined]
+
+
+# --- proofs -----------------------------------------------------------------------------------
+
+SECRET_FILE = "agent-secret"  # in the Master's state dir: the secret agents share with it, hex
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def agent_proof(secret: bytes, challenge: str, nonce: str, generator_id: int) -> str:
+    """What an agent sends to show it holds ``secret``, bound to this connection and identity."""
+    return hmac.new(secret, f"agent|{challenge}|{nonce}|{generator_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def master_proof(secret: bytes, nonce: str, challenge: str) -> str:
+    """What the Master sends back to show it holds ``secret`` too."""
+    return hmac.new(secret, f"master|{nonce}|{challenge}".encode(), hashlib.sha256).hexdigest()
+
+
+def proof_matches(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def read_secret(path: Path) -> bytes:
+    """The shared secret from its file; ControlChannelError when it cannot be read."""
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except OSError as error:
+        raise ControlChannelError(f"cannot read the agent secret {path}: {error.strerror or error}") from None
+    except ValueError:
+        raise ControlChannelError(f"{path} does not hold an agent secret (hex)") from None
 
 
 # --- JSON forms -------------------------------------------------------------------------------

@@ -4,19 +4,26 @@ and gets to them, and tells ``RegistryEvents`` when an agent joins, leaves or re
 
 An agent is gone the moment its connection closes (a killed process) or when it has been
 silent for ``timeout`` seconds (a hung one); either way ``agent_left`` is called once.
+
+Only an agent that holds the secret of the Master's state dir registers: the Master challenges
+each connection with a nonce and checks the agent's proof (``mso.control_channel``), and proves
+itself in its reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import count
+from pathlib import Path
 from typing import Protocol
 
 from mso import control_channel as cc
+from mso.atomic_file import write_atomically
 from mso.generators import FIRST_AGENT_ID, LAST_PUBLISHER_ID, MASTER_GENERATOR, is_agent_id
 
 log = logging.getLogger("mso.agents")
@@ -37,6 +44,17 @@ class AgentLink:
         self.last_heard, self.last_heard_wall = time.monotonic(), time.time()
 
 
+def load_or_create_secret(state_dir: Path) -> bytes:
+    """The secret agents must prove they hold: made once (32 random bytes, mode 0600) and kept
+    in the state dir, where agents on this host read it (``mso agent --secret-file``)."""
+    path = state_dir / cc.SECRET_FILE
+    if path.exists():
+        return cc.read_secret(path)
+    secret = os.urandom(32)
+    write_atomically(path, secret.hex().encode(), 0o600)
+    return secret
+
+
 class RegistryEvents(Protocol):
     def agent_joining(self, request: cc.Register) -> str | None:
         """Accept the agent's resources (None) or give the reason it is refused."""
@@ -51,8 +69,10 @@ class RegistryEvents(Protocol):
 
 
 class AgentRegistry:
-    def __init__(self, events: RegistryEvents, *, timeout: float, boot_time: float, seed: int) -> None:
+    def __init__(self, events: RegistryEvents, *, timeout: float, boot_time: float, seed: int,
+                 secret: bytes = b"") -> None:
         self._events = events
+        self._secret = secret
         self.timeout = timeout
         self._boot_time = boot_time
         self._seed = seed
@@ -123,21 +143,24 @@ class AgentRegistry:
             channel.close()
 
     async def _register(self, channel: cc.Channel) -> AgentLink | None:
+        challenge = cc.new_nonce()
+        channel.send(cc.Challenge(challenge))
         try:
             request = await asyncio.wait_for(channel.receive(), self.timeout)
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, cc.ControlChannelError) as error:
             log.warning("agent-refused", extra={"fields": {"peer": channel.peer, "reason": repr(error)}})
             return None
-        admitted = self.admit(request, channel)
+        admitted = self.admit(request, channel, challenge)
         if isinstance(admitted, str):
             await channel.writer.drain()
             return None
         return admitted
 
-    def admit(self, request: cc.Message, channel: cc.Channel) -> AgentLink | str:
-        """An agent's first message on ``channel``: its link once registered and answered, or the
-        reason it was refused (answered too)."""
-        reason = self._refusal(request)
+    def admit(self, request: cc.Message, channel: cc.Channel, challenge: str | None = None) -> AgentLink | str:
+        """An agent's first message on ``channel`` (its answer to ``challenge``; None: a link the
+        Master made itself, in-process): its link once registered and answered, or the reason it
+        was refused (answered too)."""
+        reason = self._unauthenticated(request, challenge) or self._refusal(request)
         if reason is not None:
             log.warning("agent-refused", extra={"fields": {"peer": channel.peer, "reason": reason}})
             channel.send(cc.RegisterReply(False, reason))
@@ -145,8 +168,9 @@ class AgentRegistry:
         assert isinstance(request, cc.Register)
         link = AgentLink(str(request.generator_id), request.slot, request.capability, channel)
         self.agents[link.generator] = link
+        proof = cc.master_proof(self._secret, request.nonce, challenge) if challenge is not None else ""
         channel.send(cc.RegisterReply(True, boot_time=self._boot_time, seed=self._seed,
-                                      heartbeat_interval=self.timeout / 3))
+                                      heartbeat_interval=self.timeout / 3, proof=proof))
         log.info("agent-joined", extra={"fields": {"generator": link.generator, "slot": link.slot,
                                                    "resources": len(request.resources), "peer": channel.peer}})
         self._events.agent_joined(link)
@@ -157,9 +181,19 @@ class AgentRegistry:
         link.heard()
         self._dispatch(link, message)
 
-    def _refusal(self, request: cc.Message) -> str | None:
+    def _unauthenticated(self, request: cc.Message, challenge: str | None) -> str | None:
+        """Why the agent is not who it should be (checked before anything it asks is taken)."""
         if not isinstance(request, cc.Register):
             return f"the first message must be register, not {request.TYPE}"
+        if challenge is None:
+            return None
+        expected = cc.agent_proof(self._secret, challenge, request.nonce, request.generator_id)
+        if not request.nonce or not cc.proof_matches(expected, request.proof):
+            return "authentication failed: the agent does not hold the Master's agent secret"
+        return None
+
+    def _refusal(self, request: cc.Message) -> str | None:
+        assert isinstance(request, cc.Register)
         if not is_agent_id(request.generator_id):
             return (f"generator id {request.generator_id} is not {FIRST_AGENT_ID}..{LAST_PUBLISHER_ID} "
                     f"({MASTER_GENERATOR} is the Master)")

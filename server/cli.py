@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from mso.cli import until_stopped
+from mso.control_channel import ControlChannelError
 from mso.cli_args import CliError, host_port, non_negative_int, positive_int, positive_seconds, user_password
 from mso.subscription_model import AgentReceiver, Encoding, Receiver
 from mso.schema import SchemaError
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
         asyncio.run(_serve(config))
-    except (CliError, DatastoreError, SchemaError) as error:
+    except (CliError, DatastoreError, SchemaError, ControlChannelError) as error:
         print(f"mso server: {error}", file=sys.stderr)
         return 2
     except OSError as error:

@@ -23,6 +23,7 @@ from mso.tree_diff import entry_paths
 from mso.udp_notif_sender import UdpNotifPublisher
 from mso.yang_json import YangJson
 from server.activity_log import ActivityLog
+from server.agent_registry import load_or_create_secret
 from server.authz import SERVER, AccessPolicy, Gate
 from server.configured_reconciler import ConfiguredReconciler
 from server.datastore import DatastoreError, RunningDatastore
@@ -95,7 +96,7 @@ class Master:
         self.device = DeviceSimulator(self._own_cards(), seed=config.seed)
         self.originators = Originators(keys, schema.prefix_namespaces, timeout=config.agent_timeout,
                                        centralized=config.centralized, boot_time=self.device.boot_time,
-                                       seed=config.seed)
+                                       seed=config.seed, agent_secret=load_or_create_secret(config.state_dir))
         self.originators.claim(self._own_resources())
         self.operational = OperationalDatastore(self.running, keys)
 

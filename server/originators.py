@@ -43,9 +43,9 @@ class ResourcePathError(ValueError):
 
 class Originators:
     def __init__(self, keys: KeyIndex, prefix_namespaces: Mapping[str, str], *, timeout: float, centralized: bool,
-                 boot_time: float, seed: int) -> None:
+                 boot_time: float, seed: int, agent_secret: bytes = b"") -> None:
         self.table = ResourceLocationTable()
-        self.registry = AgentRegistry(self, timeout=timeout, boot_time=boot_time, seed=seed)
+        self.registry = AgentRegistry(self, timeout=timeout, boot_time=boot_time, seed=seed, secret=agent_secret)
         self.centralized = centralized
         self.on_change: list[Callable[[], None]] = []
         self.on_report: list[Callable[[int, etree._Element, float], None]] = []

@@ -132,7 +132,7 @@ def start_agent(log_dir: Path, master: ServerProcess, generator: int, slot: int,
     process = subprocess.Popen(
         [sys.executable, "-m", "mso", "agent", "--id", str(generator), "--slot", str(slot),
          "--master", f"127.0.0.1:{master.agent_port}", "--interfaces", str(interfaces), "--log-level", "info",
-         *extra_args],
+         "--secret-file", str(master.state_dir / "agent-secret"), *extra_args],
         stdout=subprocess.PIPE, stderr=log_file, start_new_session=True,
     )
     log_file.close()

@@ -289,11 +289,18 @@ def test_centralized_mode_pushes_everything_from_the_master(tmp_path: Path, agen
         stop_process(master.process)
 
 
-async def raw_agent(master: ServerProcess, generator: int, slot: int, ports: list[str]) -> tuple[cc.Channel, cc.Message]:
-    """A hand-driven agent on the real control channel: register and return the Master's reply."""
+async def raw_agent(master: ServerProcess, generator: int, slot: int, ports: list[str],
+                    secret: bytes | None = None) -> tuple[cc.Channel, cc.Message]:
+    """A hand-driven agent on the real control channel: answer the challenge with a proof of
+    ``secret`` (the Master's own by default), register and return the Master's reply."""
+    secret = cc.read_secret(master.state_dir / cc.SECRET_FILE) if secret is None else secret
     reader, writer = await asyncio.open_connection("127.0.0.1", master.agent_port)
     channel = cc.Channel(reader, writer)
-    channel.send(cc.Register(generator, slot, tuple((INTERFACE_LIST, (port,)) for port in ports)))
+    challenge = await channel.receive()
+    assert isinstance(challenge, cc.Challenge)
+    nonce = cc.new_nonce()
+    channel.send(cc.Register(generator, slot, tuple((INTERFACE_LIST, (port,)) for port in ports), nonce=nonce,
+                             proof=cc.agent_proof(secret, challenge.nonce, nonce, generator)))
     return channel, await channel.receive()
 
 
@@ -305,22 +312,27 @@ def resource_owners(table: etree._Element) -> dict[str, str]:
 def test_control_channel_refusals_and_registered_resources(device) -> None:
     master, _ = device
 
-    async def body() -> tuple[cc.Message, cc.Message, dict[str, str]]:
+    async def body() -> tuple[cc.Message, cc.Message, cc.Message, dict[str, str]]:
         _, taken = await raw_agent(master, 9, 9, ["1/0/0"])  # a port agent 2 owns
         channel, accepted = await raw_agent(master, 9, 9, ["9/0/0", "9/0/1"])
         assert isinstance(accepted, cc.RegisterReply) and accepted.accepted
         channel.send(cc.Heartbeat())
         client = await connect(master)
         owners = resource_owners(await client.get(subtree=f'<resource-location-table xmlns="{DX}"/>'))
+        _, impostor = await raw_agent(master, 8, 8, ["8/0/0"], secret=b"not the secret")
         reader, writer = await asyncio.open_connection("127.0.0.1", master.agent_port)
         stranger = cc.Channel(reader, writer)
+        await stranger.receive()  # the challenge
         stranger.send(cc.Heartbeat())  # not a registration
         not_first = await stranger.receive()
         await client.close()
         channel.close()
-        return taken, not_first, owners
+        return taken, impostor, not_first, owners
 
-    taken, not_first, owners = run(body())
+    taken, impostor, not_first, owners = run(body())
+    assert isinstance(impostor, cc.RegisterReply) and not impostor.accepted
+    assert impostor.reason == "authentication failed: the agent does not hold the Master's agent secret"
+    assert "/if:interfaces/if:interface[if:name='8/0/0']" not in owners
     assert isinstance(taken, cc.RegisterReply) and not taken.accepted
     assert "1/0/0" in taken.reason and "owned by 2" in taken.reason
     assert isinstance(not_first, cc.RegisterReply) and not not_first.accepted
@@ -365,3 +377,18 @@ def test_deleting_the_global_subscription_removes_every_component(device) -> Non
     during, after = run(body())
     assert during == {"1": "1", "2": "1", "3": "1", "4": "1"}  # mgmt0 is the Master's share
     assert after == {"1": "0", "2": "0", "3": "0", "4": "0"}
+
+
+def test_an_agent_with_a_wrong_secret_is_refused_with_one_line_on_both_sides(server_factory, agent_factory,
+                                                                                tmp_path: Path) -> None:
+    master = server_factory(extra_args=["--line-cards", "0"])
+    wrong = tmp_path / "wrong-secret"
+    wrong.write_text("00" * 32)
+    agent = agent_factory(master, 7, 7, extra_args=["--secret-file", str(wrong)], wait=False)
+    assert agent.process.wait(30) == 1
+    assert agent.log().strip().splitlines()[-1] == (
+        "mso agent 7: refused by the Master: authentication failed: the agent does not hold the Master's agent secret")
+    assert "agent-refused" in master.log() and "authentication failed" in master.log()
+    missing = agent_factory(master, 6, 6, extra_args=["--secret-file", str(tmp_path / "nowhere")], wait=False)
+    assert missing.process.wait(30) == 2
+    assert "cannot read the agent secret" in missing.log().strip().splitlines()[-1]

@@ -29,7 +29,9 @@ ON_CHANGE = SubscriptionSpec(
 )
 
 MESSAGES = [
-    cc.Register(2, 2, ((IF_LIST, ("2/0/1",)), (IF_LIST, ("2/0/2",))), cc.Capability((Encoding.JSON,), 10, False)),
+    cc.Challenge("00ff" * 8),
+    cc.Register(2, 2, ((IF_LIST, ("2/0/1",)), (IF_LIST, ("2/0/2",))), cc.Capability((Encoding.JSON,), 10, False),
+                nonce="ab" * 16, proof="cd" * 32),
     cc.RegisterReply(True, boot_time=1700000000.5, seed=3, heartbeat_interval=0.5),
     cc.RegisterReply(False, reason="generator id 2 is already registered"),
     cc.Heartbeat(),
@@ -112,3 +114,21 @@ def test_reader_reads_back_to_back_messages() -> None:
         return [await cc.read_message(reader) for _ in MESSAGES]
 
     assert asyncio.run(body()) == MESSAGES
+
+
+def test_proofs_bind_the_secret_to_both_nonces_and_the_identity() -> None:
+    secret = bytes(range(32))
+    proof = cc.agent_proof(secret, "challenge", "nonce", 2)
+    assert cc.proof_matches(proof, cc.agent_proof(secret, "challenge", "nonce", 2))
+    for other in (cc.agent_proof(b"other", "challenge", "nonce", 2), cc.agent_proof(secret, "again", "nonce", 2),
+                  cc.agent_proof(secret, "challenge", "nonce", 3), cc.master_proof(secret, "nonce", "challenge")):
+        assert not cc.proof_matches(proof, other)
+    assert "secret" not in proof and secret.hex() not in proof
+
+
+def test_a_secret_file_that_is_missing_or_not_hex_is_one_clear_error(tmp_path) -> None:
+    with pytest.raises(cc.ControlChannelError, match="cannot read the agent secret"):
+        cc.read_secret(tmp_path / "missing")
+    (tmp_path / "garbled").write_text("not hex")
+    with pytest.raises(cc.ControlChannelError, match="does not hold an agent secret"):
+        cc.read_secret(tmp_path / "garbled")
