@@ -398,6 +398,54 @@ def bound_prefixes(expression: str, nsmap: Mapping[str | None, str]) -> tuple[tu
     return tuple(sorted((prefix, uri) for prefix, uri in nsmap.items() if prefix in used))
 
 
+def unprefixed_element_names(expression: str) -> list[str]:
+    """The element name tests of ``expression`` that carry no prefix, in order, once each.
+
+    XPath 1.0 puts such a name in no namespace (a default namespace never applies to it), so
+    over YANG data, where every node is in its module's namespace, it selects nothing.
+    Function names and node-type tests (``count(``, ``text()``), axis names, attribute and
+    namespace-axis names, and ``*`` are not element name tests.
+    """
+    tokens = list(_tokens(expression))
+    names: list[str] = []
+    for position, token in enumerate(tokens):
+        if token.kind != "name" or ":" in token.text or token.text == "*" or token.text in names:
+            continue
+        following = tokens[position + 1] if position + 1 < len(tokens) else None
+        if following is not None and following.text in {"(", "::"}:
+            continue
+        if position and _names_a_non_element(tokens, position):
+            continue
+        names.append(token.text)
+    return names
+
+
+def _names_a_non_element(tokens: Sequence[_Token], position: int) -> bool:
+    """Whether the name test at ``position`` is on the attribute or namespace axis."""
+    previous = tokens[position - 1]
+    if previous.text == "@":
+        return True
+    return previous.text == "::" and position >= 2 and tokens[position - 2].text in {"attribute", "namespace"}
+
+
+def require_prefixed_names(expression: str) -> None:
+    """Refuse an XPath filter on YANG data that names a node without a prefix.
+
+    Such a name can only ever select nothing (see :func:`unprefixed_element_names`); an empty
+    answer would hide the mistake, so it is an error that says what to write instead.
+    """
+    names = unprefixed_element_names(expression)
+    if not names:
+        return
+    quoted = ", ".join(repr(name) for name in names)
+    raise FilterError(
+        f"XPath name{'s' if len(names) > 1 else ''} {quoted} {'have' if len(names) > 1 else 'has'} "
+        "no prefix, so no namespace, and can select nothing: every YANG data node is in its "
+        "module's namespace. Bind a prefix on the filter element (xmlns:p=\"module namespace\") "
+        f"and write p:{names[0]}"
+    )
+
+
 def _check_prefixes(expression: str, namespaces: Mapping[str, str]) -> None:
     """Reject names whose prefix has no namespace (lxml would only notice on evaluation)."""
     for prefix in sorted(xpath_prefixes(expression)):

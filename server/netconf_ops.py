@@ -14,7 +14,7 @@ from typing import Protocol
 
 from lxml import etree
 
-from mso.filters import FilterError, KeyIndex, subtree_filter, xpath_filter
+from mso.filters import FilterError, KeyIndex, require_prefixed_names, subtree_filter, xpath_filter
 from mso.namespaces import NETCONF_BASE, NETCONF_MONITORING, qn
 from mso.rpc_error import RpcError, info_element
 from mso.schema import Schema, ValidationError
@@ -119,6 +119,10 @@ def parse_filter(element: etree._Element | None) -> ReadFilter:
         if select is None:
             raise RpcError("missing-attribute", "an xpath filter needs a select attribute", type="protocol",
                            info=[info_element("bad-attribute", "select"), info_element("bad-element", "filter")])
+        try:
+            require_prefixed_names(select)
+        except FilterError as error:
+            raise _filter_error(error) from None
         namespaces = tuple((p, ns) for p, ns in element.nsmap.items() if p)
         return ReadFilter("xpath", select=select, namespaces=namespaces)
     raise RpcError("bad-attribute", f"filter type {kind!r} is not supported", type="protocol",

@@ -17,7 +17,7 @@ from typing import Protocol
 from lxml import etree
 
 from mso.date_and_time import parse_datetime
-from mso.filters import FilterError, compile_xpath, subtree_filter
+from mso.filters import FilterError, compile_xpath, require_prefixed_names, subtree_filter
 from mso.namespaces import (DATASTORES, DISTRIBUTED_EXPORT, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT,
                             YANG_PUSH, qn)
 from mso.rpc_error import RpcError, info_element
@@ -225,6 +225,7 @@ def _filter(params: dict[str, etree._Element], namespace: str, kind: str, error:
         namespaces = tuple(sorted((p, ns) for p, ns in xpath.nsmap.items() if p))
         expression = _text(xpath)
         try:
+            require_prefixed_names(expression)
             compile_xpath(expression, dict(namespaces))
         except FilterError as failure:
             raise error("filter-unsupported", str(failure), filter_hint=str(failure)) from None
