@@ -10,6 +10,7 @@ from pathlib import Path
 
 from collector.knowledge import KnowledgeError, parse_time
 from collector.master_channel import FilterError, MasterConfig, MasterError, SubscribeRequest
+from collector.record_formats import FORMATS, RECORD
 from collector.service import Collector, CollectorConfig, StartError
 from mso import bus
 from mso.cli import until_stopped
@@ -59,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     outputs.add_argument("--bus-routes", action="store_true",
                          help="publish each subscription's records (and state changes) to the subject the Master's "
                               f"routes name (KV bucket {bus.ROUTES_BUCKET}): the collector of message-bus reporting jobs")
+    outputs.add_argument("--format", choices=FORMATS, default=RECORD,
+                         help="the shape of each record on --jsonl and --nats: mso's own record (the default), or "
+                              "an ietf-telemetry-message:message (draft-ietf-nmop-message-broker-telemetry-message)")
     outputs.add_argument("--metrics", type=host_port, metavar="HOST:PORT",
                          help="serve Prometheus metrics at http://HOST:PORT/metrics")
     outputs.add_argument("--ui", action="store_true",
@@ -120,7 +124,8 @@ def _config(args: argparse.Namespace) -> CollectorConfig:
         raise CliError(f"--nats-user needs the password in the environment variable {bus.PASSWORD_VARIABLE}")
     return CollectorConfig(listen=args.listen, jsonl=jsonl, nats=args.nats, nats_user=args.nats_user,
                            nats_password=password, bus_routes=args.bus_routes, metrics=args.metrics, master=master,
-                           ui=args.ui, deadline_factor=args.deadline, reorder_window=args.reorder_window)
+                           ui=args.ui, deadline_factor=args.deadline, reorder_window=args.reorder_window,
+                           format=args.format)
 
 
 async def _collect(config: CollectorConfig) -> None:

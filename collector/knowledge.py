@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from collector.subscription_facts import SubscriptionFacts, facts_from_json, member
 from mso.date_and_time import parse_epoch
 
 GENERATOR_LEAVES = ("message-generator-id", "message-publisher-id", "message-publisher-ids")
@@ -69,6 +70,7 @@ class Knowledge:
 
     def __init__(self) -> None:
         self.subscriptions: dict[int, Subscription] = {}
+        self.facts: dict[int, SubscriptionFacts] = {}  # target, filter, trigger... for telemetry messages
 
     def get(self, subscription_id: int) -> Subscription | None:
         return self.subscriptions.get(subscription_id)
@@ -87,7 +89,12 @@ class Knowledge:
         del subscription.versions[:-_KEEP_VERSIONS]
 
     def end(self, subscription_id: int) -> Subscription | None:
+        self.facts.pop(subscription_id, None)
         return self.subscriptions.pop(subscription_id, None)
+
+    def describe(self, subscription_id: int, body: Mapping) -> None:
+        """Take what an entry or state notification says of the subscription's parameters."""
+        self.facts[subscription_id] = facts_from_json(body, self.facts.get(subscription_id, SubscriptionFacts()))
 
     def apply_state_change(self, event: str, body: Mapping, event_time: float) -> str | None:
         """A subscription state notification as RFC 7951 JSON (``event`` is its qualified
@@ -100,11 +107,14 @@ class Knowledge:
             raise KnowledgeError(f"{local} without a numeric id")
         if local == STARTED:
             self.start(subscription_id, policy_from_json(body))
+            self.facts.pop(subscription_id, None)
+            self.describe(subscription_id, body)
             return "started"
         if local == MODIFIED:
             known = self.subscriptions.get(subscription_id)
             base = known.current if known is not None else Policy()
             self.modify(subscription_id, policy_from_json(body, base), event_time)
+            self.describe(subscription_id, body)
             return "modified"
         if local in ENDED:
             self.end(subscription_id)
@@ -127,20 +137,10 @@ class Knowledge:
             policy = policy_from_json(entry)
             if known is None or known.current != policy:
                 self.start(subscription_id, policy)
+            if not self.facts.get(subscription_id, SubscriptionFacts()).dynamic:  # ours: our request says it
+                self.describe(subscription_id, entry)
             learned.append(subscription_id)
         return learned
-
-
-def member(body: Mapping, name: str) -> object:
-    """A member by local name, qualified (``module:name``) or not."""
-    value = body.get(name)
-    if value is not None:
-        return value
-    suffix = ":" + name
-    for key, value in body.items():
-        if key.endswith(suffix):
-            return value
-    return None
 
 
 def generators_from_json(body: Mapping) -> frozenset[str] | None:

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 import asyncssh
 from lxml import etree
 
+from collector.device_description import DEVICE_FILTER, DeviceDescription, describe_device
 from collector.knowledge import GENERATOR_LEAVES, Policy, parse_time
 from collector.pipeline import Pipeline
+from collector.subscription_facts import facts_from_request
 from mso.filters import xpath_prefixes
 from mso.generators import MASTER_GENERATOR
 from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, YANG_PUSH, qn
@@ -128,8 +130,12 @@ def reply_generators(reply: etree._Element) -> frozenset[str]:
 
 class MasterChannel:
     def __init__(self, config: MasterConfig, pipeline: Pipeline, yang: YangJson,
-                 namespaces: dict[str, str], udp_address: tuple[str, int]) -> None:
+                 namespaces: dict[str, str], udp_address: tuple[str, int], *,
+                 module_names: dict[str, str] | None = None, describe_device: bool = False) -> None:
         self.config = config
+        self._module_names = module_names or {}  # prefix or module name -> module name
+        self._describe_device = describe_device  # telemetry messages carry the device's manifest
+        self._device: DeviceDescription | None = None
         self._pipeline = pipeline
         self._yang = yang
         self._namespaces = namespaces
@@ -145,6 +151,8 @@ class MasterChannel:
         client = await self._connect()
         try:
             await self._learn(client)
+            if self._describe_device:
+                await self._describe(client)
             await self._subscribe(client)
         except (RpcError, NetconfClientError, asyncio.TimeoutError) as error:
             client.abort()
@@ -179,6 +187,19 @@ class MasterChannel:
         self._last_refresh = loop.time()
         self._refresh = loop.create_task(self._refresh_knowledge(self._client))
 
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        return self.config.host, self.config.port
+
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        return self._client.local_address if self._client is not None else None
+
+    @property
+    def device(self) -> DeviceDescription | None:
+        """The device as the Master describes itself (with ``describe_device``), once read."""
+        return self._device
+
     async def close(self) -> None:
         self._closing = True
         if self._refresh is not None:
@@ -212,6 +233,13 @@ class MasterChannel:
         self._pipeline.knowledge_changed(learned)
         log.info("subscriptions-learned", extra={"fields": {"ids": ",".join(map(str, learned))}})
 
+    async def _describe(self, client: NetconfClient) -> None:
+        """Read the chassis and the YANG library; a Master that refuses leaves the manifest out."""
+        try:
+            self._device = describe_device(await client.get(subtree=DEVICE_FILTER))
+        except RpcError as error:
+            log.warning("device-description-refused", extra={"fields": {"error": _one_line(error)}})
+
     async def _refresh_knowledge(self, client: NetconfClient) -> None:
         try:
             await self._learn(client)
@@ -227,6 +255,9 @@ class MasterChannel:
             subscription_id = int(reply.findtext(qn(SN, "id")) or "0")
             policy = request_policy(request, reply_generators(reply))
             self._pipeline.knowledge.start(subscription_id, policy)
+            self._pipeline.knowledge.facts[subscription_id] = facts_from_request(
+                request.datastore, request.selection, request.period_cs, request.anchor_time, request.dampening_cs,
+                self._module_names)
             self._established.append(subscription_id)
             log.info("subscription-established", extra={"fields": {
                 "id": subscription_id, "generators": ",".join(sorted(policy.generators))}})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 
 import nats
 import orjson
@@ -41,7 +42,8 @@ class NatsOutput:
     name = "nats"
 
     def __init__(self, client: nats.NATS, drops: Counter[str], routes: Routes | None = None,
-                 capacity: int = DEFAULT_QUEUE) -> None:
+                 capacity: int = DEFAULT_QUEUE, render: Callable[[Record], dict] = Record.to_json) -> None:
+        self._render = render  # the record's shape in the message (collector.record_formats)
         self._client = client
         self._jetstream = client.jetstream()
         self._drops = drops
@@ -52,7 +54,7 @@ class NatsOutput:
 
     @classmethod
     async def connect(cls, url: str, drops: Counter[str], *, user: str | None = None, password: str | None = None,
-                      routed: bool = False) -> NatsOutput:
+                      routed: bool = False, render: Callable[[Record], dict] = Record.to_json) -> NatsOutput:
         """Connect, then follow the routes (``routed``) or make sure a stream stores
         ``mso.telemetry.>``."""
         try:
@@ -70,7 +72,7 @@ class NatsOutput:
             await client.close()
             what = "read the routes" if routed else "create the JetStream stream"
             raise NatsOutputError(f"cannot {what} at {url}: {error or type(error).__name__}") from None
-        return cls(client, drops, routes)
+        return cls(client, drops, routes, render=render)
 
     def offer(self, record: Record) -> bool:
         try:
@@ -88,7 +90,7 @@ class NatsOutput:
                 self._queue.task_done()
                 continue
             try:
-                acknowledged = await self._jetstream.publish_async(subject, orjson.dumps(record.to_json()),
+                acknowledged = await self._jetstream.publish_async(subject, orjson.dumps(self._render(record)),
                                                                    wait_stall=_CLOSE_TIMEOUT)
                 acknowledged.add_done_callback(self._acknowledged)
             except (NatsError, asyncio.TimeoutError):

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter, deque
 from pathlib import Path
+from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
 import orjson
@@ -69,7 +70,9 @@ class JsonLinesOutput:
     BATCH = 512
     POLL = 0.005
 
-    def __init__(self, target: str, capacity: int = DEFAULT_QUEUE) -> None:
+    def __init__(self, target: str, capacity: int = DEFAULT_QUEUE,
+                 render: Callable[[Record], dict] = Record.to_json) -> None:
+        self._render = render  # the record's shape on the line (collector.record_formats)
         self._stream: BinaryIO = sys.stdout.buffer if target == "-" else open(Path(target), "ab")
         self._owned = target != "-"
         self._capacity = capacity
@@ -87,12 +90,12 @@ class JsonLinesOutput:
         return True
 
     def _write_loop(self) -> None:
-        records, dumps, write = self._records, orjson.dumps, self._stream.write
+        records, dumps, write, render = self._records, orjson.dumps, self._stream.write, self._render
         while True:
             batch = [records.popleft() for _ in range(min(len(records), self.BATCH))]
             if batch:
                 try:
-                    write(b"".join([dumps(record.to_json(), option=NEWLINE) for record in batch]))
+                    write(b"".join([dumps(render(record), option=NEWLINE) for record in batch]))
                     if not records:
                         self._stream.flush()
                 except (OSError, ValueError) as error:  # a closed pipe, a full disk: refuse from now on

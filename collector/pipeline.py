@@ -69,14 +69,15 @@ class Pipeline:
         stats.bytes += len(data)
         whole = whole_message(data)
         if whole is not None:
-            self._message(*whole)
+            self._message(source, *whole)
             return
         message = self.reassembler.feed(data, source)
         if message is not None:
-            self._message(message.publisher_id, message.message_id, message.media_type, message.private_encoding,
-                          message.payload)
+            self._message(source, message.publisher_id, message.message_id, message.media_type,
+                          message.private_encoding, message.payload)
 
-    def _message(self, publisher_id: int, message_id: int, media_type: int, private: bool, payload: bytes) -> None:
+    def _message(self, source: SourceAddress, publisher_id: int, message_id: int, media_type: int, private: bool,
+                 payload: bytes) -> None:
         now = self._clock()
         counters = self._publishers.get(publisher_id)
         if counters is None:
@@ -85,6 +86,7 @@ class Pipeline:
             return
         counters.messages += 1
         counters.last_seen = self._wall_clock()
+        counters.source = source  # the export address a telemetry message names
         event = self.decoder.payload(media_type, private, payload)
         if event is None:
             return

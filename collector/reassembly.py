@@ -68,6 +68,7 @@ class Record:
     clashes: int = 0  # leaves two generators both gave, with different values
     last_arrival: float = 0.0  # collector clock
     emitted: float = 0.0  # collector clock
+    event_time: float | None = None  # a slot's: its first piece's event time (None: ``time`` is the event time)
 
     @property
     def complete(self) -> bool:
@@ -101,6 +102,7 @@ class Record:
 class _Slot:
     time: float
     expected: frozenset[str]
+    event_time: float  # of the first piece
     pieces: dict[str, dict] = field(default_factory=dict)  # generator -> push-update body
     last_arrival: float = 0.0
 
@@ -162,7 +164,7 @@ class Reassembly:
             expected = subscription.policy_at(slot_time).generators
             if len(expected) == 1 and piece.generator in expected:  # one originator: no waiting
                 return [self._single(piece, state, key, slot_time, expected)]
-            slot = state.open[key] = _Slot(slot_time, expected)
+            slot = state.open[key] = _Slot(slot_time, expected, piece.event_time)
             deadline: float | None = piece.arrived + self.deadline_factor * policy.period
         elif piece.generator in slot.pieces:
             self.duplicates[piece.generator] += 1
@@ -235,7 +237,7 @@ class Reassembly:
         order = self._order(expected)
         return Record(piece.subscription_id, PERIODIC, slot_time, PUSH_UPDATE,
                       piece.body.get("datastore-contents") or {}, order, order, (), (), 0, piece.arrived,
-                      self._clock())
+                      self._clock(), piece.event_time)
 
     def _close(self, subscription_id: int, state: _SubscriptionState, key: int) -> Record:
         slot = state.open.pop(key)
@@ -253,7 +255,7 @@ class Reassembly:
         else:
             data, clashes = self._merger.merge([pieces[g].get("datastore-contents") or {} for g in present])
         return Record(subscription_id, PERIODIC, slot.time, PUSH_UPDATE, data, present, expected_order, missing,
-                      unexpected, clashes, slot.last_arrival, self._clock())
+                      unexpected, clashes, slot.last_arrival, self._clock(), slot.event_time)
 
     def _order(self, generators: frozenset[str]) -> tuple[str, ...]:
         """Generator ids in human order, remembered: a subscription has few distinct sets."""

@@ -16,9 +16,12 @@ from collector.metrics import CollectorMetrics, serve_metrics
 from collector.nats_output import NatsOutput, NatsOutputError
 from collector.outputs import JsonLinesOutput, Outputs
 from collector.pipeline import Pipeline
+from collector.record_formats import (RECORD, TELEMETRY_MESSAGE, Render, TelemetryMessages, collector_manifest,
+                                      module_revisions, render_record)
 from collector.reassembly import Reassembly
 from collector.receiver import UdpReceiver, open_socket
 from collector.stats import Stats
+from collector.telemetry_structure import MessageSchema
 from collector.ui import Dashboard
 from mso.notification_encoding import EnvelopeCodec
 from mso.schema import Schema
@@ -41,6 +44,7 @@ class CollectorConfig:
     ui: bool = False
     deadline_factor: float = 1.5
     reorder_window: float = 0.1
+    format: str = RECORD  # collector.record_formats: RECORD or TELEMETRY_MESSAGE
 
 
 def _tune_garbage_collector() -> None:
@@ -74,8 +78,10 @@ class Collector:
         )
         modules = ((m.name, m.prefix, m.namespace) for m in self.schema.modules)
         self.namespaces = names_and_prefixes(modules)
+        self.module_names = {key: m.name for m in self.schema.modules for key in (m.prefix, m.name)}
         for request in config.master.requests if config.master else ():
             establish_request(request, self.namespaces, None)  # FilterError now rather than later
+        self._messages = MessageSchema(self.schema) if config.format == TELEMETRY_MESSAGE else None
         self.receiver: UdpReceiver | None = None
         self.master: MasterChannel | None = None
         self.metrics_port: int | None = None
@@ -96,13 +102,14 @@ class Collector:
         outputs = self.pipeline.outputs.outputs
         if config.jsonl is not None:
             try:
-                outputs.append(JsonLinesOutput(config.jsonl))
+                outputs.append(JsonLinesOutput(config.jsonl, render=self._render()))
             except OSError as error:
                 raise StartError(f"cannot write {config.jsonl}: {error.strerror or error}") from None
         if config.nats is not None:
             try:
                 outputs.append(await NatsOutput.connect(config.nats, self.stats.output_drops, user=config.nats_user,
-                                                        password=config.nats_password, routed=config.bus_routes))
+                                                        password=config.nats_password, routed=config.bus_routes,
+                                                        render=self._render()))
             except NatsOutputError as error:
                 raise StartError(str(error)) from None
         if config.metrics is not None:
@@ -114,7 +121,8 @@ class Collector:
             log.info("metrics-listening", extra={"fields": {"address": f"{config.metrics[0]}:{self.metrics_port}"}})
         if config.master is not None:
             self.master = MasterChannel(config.master, self.pipeline, self.yang, self.namespaces,
-                                        self.receiver.address)
+                                        self.receiver.address, module_names=self.module_names,
+                                        describe_device=config.format == TELEMETRY_MESSAGE)
             self.pipeline.on_unknown = self.master.unknown_subscription
             await self.master.start()
             self._tasks.append(asyncio.get_running_loop().create_task(self.master.run()))
@@ -125,6 +133,16 @@ class Collector:
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick()))
         log.info("collector-started", extra={"fields": {
             "listen": "%s:%d" % self.receiver.address, "receive-buffer": self.receiver.receive_buffer}})
+
+    def _render(self) -> Render:
+        """How one output shapes its records; each output numbers its telemetry messages itself."""
+        if self._messages is None:
+            return render_record
+        assert self.receiver is not None
+        receiver = self.receiver
+        return TelemetryMessages(self._messages, self.knowledge, self.stats, listen=lambda: receiver.address,
+                                 master=lambda: self.master, revisions=module_revisions(self.schema),
+                                 manifest=collector_manifest())
 
     def _metrics(self) -> CollectorMetrics:
         """What ``/metrics`` reads: the counters, and the pipeline's figures asked at each scrape."""

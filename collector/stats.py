@@ -44,6 +44,7 @@ class GeneratorStats:
     generator: str
     messages: int = 0
     last_seen: float | None = None  # wall clock
+    source: tuple[str, int] | None = None  # the UDP address its last UDP-notif message came from
     message_ids: SequenceTracker = field(default_factory=SequenceTracker)
     sequence_numbers: SequenceTracker = field(default_factory=SequenceTracker)
 
