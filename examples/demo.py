@@ -9,6 +9,9 @@
   ``ports`` (a configured subscription decomposed across the cards, reassembled by the
   collector the Master runs); polling jobs let consumers ``noc`` and ``ops`` read it, and
   nobody else;
+- a second, short-lived collector with ``--format telemetry-message``, whose first record is
+  shown as the IETF telemetry message (draft-ietf-nmop-message-broker-telemetry-message) that
+  Kafka-fed pipelines read;
 - and this script: it shows a stranger refused by the broker, then reads the topic as ``ops``
   with ``mso bus poll`` and prints one line per record: which generators delivered, which are
   missing, and the ports' counters.
@@ -178,6 +181,43 @@ def show_netconf_collector(records: Path, wait: float = 10.0) -> None:
         time.sleep(0.2)
 
 
+def telemetry_summary(message: dict) -> str:
+    """One line of an ietf-telemetry-message: the device, the slot and its generators, the collector."""
+    body = message["ietf-telemetry-message:message"]
+    metadata = body["telemetry-message-metadata"]
+    subscription = metadata["ietf-yang-push-telemetry-message:yang-push-subscription"]
+    completeness = metadata["mso-telemetry-completeness:completeness"]
+    node, collector = body.get("network-node-manifest", {}), body["data-collection-manifest"]
+    state = "complete" if completeness["complete"] else f"missing {','.join(completeness['missing-generator'])}"
+    return (f"node {node.get('name', '?')} ({node.get('vendor', '?')}), subscription {subscription['id']} on "
+            f"{subscription.get('datastore', '?')}, slot {completeness['slot']}, generators "
+            f"{','.join(completeness['present-generator'])} {state}, collected by {collector['name']} "
+            f"{collector['software-version']}")
+
+
+def show_telemetry_message(processes: Processes, ports: Ports, work: Path, wait: float = 15.0) -> None:
+    """A collector of its own with --format telemetry-message, until its first merged slot."""
+    messages = work / "telemetry-messages.jsonl"
+    collector = processes.start("telemetry-collector", mso(
+        "collector", "--listen", f"{HOST}:0", "--netconf", f"{HOST}:{ports.netconf}", "--user", USER,
+        "--password", PASSWORD, "--subscribe", FILTER, "--period", str(PERIOD_CS), "--format", "telemetry-message",
+        "--jsonl", str(messages)), "listening on", ready_on_stderr=True)
+    try:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            for line in messages.read_text().splitlines() if messages.exists() else []:
+                message = json.loads(line)
+                if "slot" in message["ietf-telemetry-message:message"]["telemetry-message-metadata"][
+                        "mso-telemetry-completeness:completeness"]:
+                    print(f"demo: as an IETF telemetry message (--format telemetry-message, whole in {messages}): "
+                          f"{telemetry_summary(message)}", flush=True)
+                    return
+            time.sleep(0.2)
+    finally:
+        os.killpg(collector.pid, signal.SIGTERM)  # one is enough: its subscription ends with it
+        collector.wait(10)
+
+
 def refused_stranger(ports: Ports) -> None:
     result = subprocess.run(mso("bus", "poll", "--job", "ops", "--user", "mallory", "--bus", ports.bus_url,
                                 "--count", "1"), capture_output=True, text=True, env=consumer_env("mallory"),
@@ -227,6 +267,7 @@ def main() -> None:
                                          "--jsonl", str(work / "records.jsonl")),
                         "listening on", ready_on_stderr=True)
         show_netconf_collector(work / "records.jsonl")
+        show_telemetry_message(processes, ports, work)
         refused_stranger(ports)
         noc = subprocess.Popen(mso("bus", "poll", "--job", "noc", "--user", "noc", "--bus", ports.bus_url, "--follow"),
                                stdout=open(work / "noc.jsonl", "w"), stderr=subprocess.DEVNULL, env=consumer_env("noc"),
