@@ -11,8 +11,8 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import orjson

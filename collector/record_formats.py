@@ -48,10 +48,6 @@ class MasterSession(Protocol):
     def device(self) -> DeviceDescription | None: ...
 
 
-def render_record(record: Record) -> dict:
-    return record.to_json()
-
-
 def collector_manifest() -> dict[str, str]:
     """This collector's platform-details: mso's collector, its version, the OS it runs on."""
     try:

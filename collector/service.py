@@ -16,10 +16,10 @@ from collector.metrics import CollectorMetrics, serve_metrics
 from collector.nats_output import NatsOutput, NatsOutputError
 from collector.outputs import JsonLinesOutput, Outputs
 from collector.pipeline import Pipeline
-from collector.record_formats import (RECORD, TELEMETRY_MESSAGE, Render, TelemetryMessages, collector_manifest,
-                                      module_revisions, render_record)
-from collector.reassembly import Reassembly
+from collector.reassembly import Reassembly, Record
 from collector.receiver import UdpReceiver, open_socket
+from collector.record_formats import (RECORD, TELEMETRY_MESSAGE, Render, TelemetryMessages, collector_manifest,
+                                      module_revisions)
 from collector.stats import Stats
 from collector.telemetry_structure import MessageSchema
 from collector.ui import Dashboard
@@ -137,7 +137,7 @@ class Collector:
     def _render(self) -> Render:
         """How one output shapes its records; each output numbers its telemetry messages itself."""
         if self._messages is None:
-            return render_record
+            return Record.to_json
         assert self.receiver is not None
         receiver = self.receiver
         return TelemetryMessages(self._messages, self.knowledge, self.stats, listen=lambda: receiver.address,

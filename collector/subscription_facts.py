@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-
 SN_MODULE = "ietf-subscribed-notifications"
 DATASTORES_MODULE = "ietf-datastores"
 UDP_NOTIF_MODULE = "ietf-udp-notif-transport"  # defines encode-cbor and the udp-notif transport

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 from pathlib import Path
@@ -18,7 +17,8 @@ from collector.merge import Merger, list_keys
 from collector.outputs import Outputs
 from collector.pipeline import Pipeline
 from collector.reassembly import ON_CHANGE, PERIODIC, PUSH_CHANGE_UPDATE, PUSH_UPDATE, Reassembly, Record
-from collector.record_formats import TelemetryMessages, collector_manifest, module_revisions, render_record
+from collector.record_formats import TELEMETRY_MESSAGE, TelemetryMessages, collector_manifest, module_revisions
+from collector.service import Collector, CollectorConfig
 from collector.stats import Stats
 from collector.subscription_facts import (ENCODE_JSON, UDP_NOTIF, OnChange, Periodic, SubscriptionFacts,
                                           facts_from_json, facts_from_request, xpath_with_module_names)
@@ -250,18 +250,19 @@ def test_an_incomplete_record_names_the_missing_generator(schema, structure):
     assert message[MEMBER]["payload"][PUSH_UPDATE]["incomplete-update"] == [None]
 
 
-def test_the_default_format_is_the_record_as_today(schema):
-    record = Record(3, ON_CHANGE, T0, PUSH_CHANGE_UPDATE, {"yang-patch": {}}, ("2",))
-    assert render_record(record) == record.to_json()
+def test_the_default_format_renders_records_as_today_and_loads_no_message_schema():
+    default = Collector(CollectorConfig())
+    assert default._render() == Record.to_json and default._messages is None
+    assert isinstance(Collector(CollectorConfig(format=TELEMETRY_MESSAGE))._messages, MessageSchema)
 
 
 # ---- the pure parts --------------------------------------------------------------------------
 
 
 def record(**fields) -> Record:
-    values = dict(subscription_id=9, kind=PERIODIC, time=T0, event=PUSH_UPDATE,
-                  data={"ietf-interfaces:interfaces": {"interface": [{"name": "2/0/1"}]}}, present=("1", "2"),
-                  expected=("1", "2"), last_arrival=1.0)
+    values = {"subscription_id": 9, "kind": PERIODIC, "time": T0, "event": PUSH_UPDATE,
+                  "data": {"ietf-interfaces:interfaces": {"interface": [{"name": "2/0/1"}]}}, "present": ("1", "2"),
+                  "expected": ("1", "2"), "last_arrival": 1.0}
     values.update(fields)
     return Record(**values)
 
