@@ -24,6 +24,7 @@ DISTRIBUTED_EXPORT = "urn:mso:yang:mso-distributed-export"  # mso's own module
 NRM = "urn:mso:yang:mso-3gpp-nrm"  # mso's 3GPP-style root (SubNetwork)
 MESSAGE_BUS = "urn:mso:yang:mso-3gpp-message-bus"
 LOGGING = "urn:mso:yang:mso-3gpp-logging"
+NETCONF_SERVER = "urn:mso:yang:mso-netconf-server"  # the Master's own netconf-state counters
 
 BASE_1_0 = "urn:ietf:params:netconf:base:1.0"
 BASE_1_1 = "urn:ietf:params:netconf:base:1.1"

@@ -17,6 +17,8 @@ from mso.schema import SchemaError
 from server.datastore import DatastoreError
 from server.master import Master, ServerConfig
 from server.nrm.message_bus import BusSettings
+from server.session import SEND_BUFFER_HIGH
+from server.subscription_requests import Limits
 
 ENCODINGS = {"json": Encoding.JSON, "xml": Encoding.XML, "cbor": Encoding.CBOR}
 HELP = "run the Master publisher: NETCONF over SSH (RFC 6241/6242)"
@@ -37,6 +39,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an OpenSSH authorized_keys file of public keys allowed to log in (any user name)")
     parser.add_argument("--max-message-bytes", type=positive_int, default=16 * 1024 * 1024,
                         help="largest NETCONF message accepted; a larger one ends that session (default 16 MiB)")
+    parser.add_argument("--no-password", action="store_true",
+                        help="offer public-key authentication only (--authorized-keys)")
+    limits = parser.add_argument_group("limits")
+    limits.add_argument("--max-sessions", type=positive_int, metavar="N",
+                        help="NETCONF sessions open at once; more are refused at the SSH channel (default no limit)")
+    limits.add_argument("--max-subscriptions", type=positive_int, default=Limits.max_subscriptions, metavar="N",
+                        help=f"subscriptions served, dynamic and configured (default {Limits.max_subscriptions:,})")
+    limits.add_argument("--max-subscriptions-per-session", type=positive_int,
+                        default=Limits.max_subscriptions_per_session, metavar="N",
+                        help=f"dynamic subscriptions one session may hold (default {Limits.max_subscriptions_per_session})")
+    limits.add_argument("--min-period", type=positive_int, default=Limits.min_period_cs, metavar="CS",
+                        help="shortest period accepted, in centiseconds (shorter: period-unsupported with period-hint)")
+    limits.add_argument("--max-pending-bytes", type=positive_int, default=SEND_BUFFER_HIGH, metavar="BYTES",
+                        help="unsent bytes a session may have before its subscriptions are suspended "
+                             f"(unsupportable-volume; default {SEND_BUFFER_HIGH // 2**20} MiB)")
     parser.add_argument("--line-cards", type=non_negative_int, default=3,
                         help="line cards the Master simulates itself, slots 1..N (default 3); give 0 when "
                              "line-card agents (mso agent) serve the cards")
@@ -63,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> ServerConfig:
     if not args.user and not args.authorized_keys:
         raise CliError("no user configured: give --user NAME:PASSWORD or --authorized-keys FILE")
+    if args.no_password and not args.authorized_keys:
+        raise CliError("--no-password leaves no way to log in: give --authorized-keys FILE")
     if args.authorized_keys and not args.authorized_keys.is_file():
         raise CliError(f"--authorized-keys: no such file: {args.authorized_keys}")
     host, port = args.listen
@@ -82,6 +101,11 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         dynamic_receiver=args.dynamic_receiver,
         bus=BusSettings(credentials=args.bus_credentials, collector=args.bus_collector),
         recovery_users=tuple(args.recovery_user),
+        passwords=not args.no_password,
+        max_sessions=args.max_sessions,
+        max_pending_bytes=args.max_pending_bytes,
+        limits=Limits(min_period_cs=args.min_period, max_subscriptions_per_session=args.max_subscriptions_per_session,
+                      max_subscriptions=args.max_subscriptions),
     )
 
 

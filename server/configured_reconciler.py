@@ -40,7 +40,8 @@ Derived = Callable[[etree._Element], list[SubscriptionSpec]]
 class ConfiguredReconciler:
     def __init__(self, table: SubscriptionTable, placement: Placement, gate: Gate, observers: Observers,
                  prefix_namespaces: Mapping[str, str], *, state_dir: Path, derived: Derived = lambda data: [],
-                 clock: Clock = time.time) -> None:
+                 max_subscriptions: int = 100_000, clock: Clock = time.time) -> None:
+        self._max_subscriptions = max_subscriptions
         self._owners_path = state_dir / OWNERS_FILE
         self._owners: dict[str, str] = json.loads(self._owners_path.read_text()) if self._owners_path.exists() else {}
         self._table = table
@@ -64,6 +65,10 @@ class ConfiguredReconciler:
         except ConfigError as error:
             raise RpcError(error.error_tag, error.error_message, app_tag=error.error_app_tag, path=error.error_path,
                            path_namespaces=self._prefix_namespaces) from None
+        dynamic = sum(1 for s in self._table if s.dynamic)
+        if dynamic + len(specs) > self._max_subscriptions:
+            raise RpcError("resource-denied", f"this publisher serves at most {self._max_subscriptions} subscriptions "
+                           f"({dynamic} dynamic ones are open)", path="/sn:subscriptions", path_namespaces={"sn": SN})
         for spec in specs:
             existing = self._table.get(spec.id)
             if existing is not None and existing.dynamic:

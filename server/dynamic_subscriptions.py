@@ -68,6 +68,10 @@ class DynamicSubscriptions:
             raise subscription_error("establish-subscription", "insufficient-resources",
                                      f"a session may hold {self.limits.max_subscriptions_per_session} subscriptions",
                                      datastore=spec.is_datastore)
+        if len(self._table) >= self.limits.max_subscriptions:
+            raise subscription_error("establish-subscription", "insufficient-resources",
+                                     f"this publisher serves at most {self.limits.max_subscriptions} subscriptions",
+                                     datastore=spec.is_datastore)
         if spec.encoding.value != "encode-xml":
             raise subscription_error("establish-subscription", "encoding-unsupported",
                                      "a NETCONF session carries XML notifications only (RFC 8640)",

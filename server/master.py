@@ -41,9 +41,12 @@ from server.operational import DatastoreSampler, DeviceReader, OperationalDatast
 from server.originators import Originators
 from server.placement import Placement
 from server.resource_location import Resource
+from server.login_guard import LoginGuard
 from server.rpc import Dispatcher
+from server.session import SEND_BUFFER_HIGH
 from server.sessions import SessionRegistry
 from server.ssh_transport import SshSettings, start_ssh
+from server.subscription_requests import Limits
 from server.subscription_state import streams_element, subscriptions_element
 from server.subscription_table import SubscriptionTable
 
@@ -71,6 +74,10 @@ class ServerConfig:
     seed: int = 1  # of the simulated device; agents get it at registration
     bus: BusSettings = BusSettings()  # the message bus when the Master does not run it all itself
     recovery_users: tuple[str, ...] = ()  # users NACM does not restrict (RFC 8341 §3.4.6.2)
+    passwords: bool = True  # password authentication offered (--no-password: keys only)
+    max_sessions: int | None = None
+    max_pending_bytes: int = SEND_BUFFER_HIGH  # unsent per session before its subscriptions are suspended
+    limits: Limits = Limits()  # subscriptions: per session, in all, the shortest period
 
 
 class Master:
@@ -91,7 +98,9 @@ class Master:
         self.gate = Gate(policy or self.nacm, {m.name: m.namespace for m in schema.modules}, keys)
         self.dispatcher = Dispatcher(self.gate, self.observers, self._node_paths)
         self.capabilities = [*schema.hello_capabilities(), *EXTRA_CAPABILITIES]
-        self.sessions = SessionRegistry(self.dispatcher, self.capabilities, config.max_message_bytes)
+        self.sessions = SessionRegistry(self.dispatcher, self.capabilities, config.max_message_bytes,
+                                        max_sessions=config.max_sessions, max_pending_bytes=config.max_pending_bytes)
+        self.logins = LoginGuard()
 
         self.device = DeviceSimulator(self._own_cards(), seed=config.seed)
         self.originators = Originators(keys, schema.prefix_namespaces, timeout=config.agent_timeout,
@@ -105,12 +114,13 @@ class Master:
                           publisher_id=MASTER_PUBLISHER_ID, operational_poll=OPERATIONAL_POLL_SECONDS)
         self.placement = Placement(self.originators, jobs, self.subscriptions, self.gate, keys)
         self.dynamic = DynamicSubscriptions(self.subscriptions, self.placement, self.gate, self.observers,
-                                            dynamic_receiver=config.dynamic_receiver)
+                                            limits=config.limits, dynamic_receiver=config.dynamic_receiver)
         self.bus = MessageBus(config.state_dir, lambda: self.running.root, to_json=YangJson(schema).event_to_json,
                               keys=keys, settings=config.bus, announce=announce)
         self.configured = ConfiguredReconciler(self.subscriptions, self.placement, self.gate, self.observers,
                                                schema.prefix_namespaces, state_dir=config.state_dir,
-                                               derived=self.bus.job_subscriptions)
+                                               derived=self.bus.job_subscriptions,
+                                               max_subscriptions=config.limits.max_subscriptions)
         self.events = EventStream(self.subscriptions)
         self._push_summaries = PushSummaries(self.subscriptions.deliveries)
         self._udp: UdpNotifPublisher | None = None
@@ -171,7 +181,8 @@ class Master:
             lambda s: [schema.yang_library(), schema.modules_state()])
         add({qn(NETCONF_MONITORING, "netconf-state")},
             lambda s: [netconf_state(self.capabilities, schema.netconf_state_schemas(), self.running.lock_holder,
-                                     [session.info for session in self.sessions], self.sessions.statistics)])
+                                     [session.info for session in self.sessions], self.sessions.statistics,
+                                     self.logins.failed)])
         add({qn(SUBSCRIBED_NOTIFICATIONS, "streams"), qn(SUBSCRIBED_NOTIFICATIONS, "subscriptions")},
             lambda s: [streams_element(STREAMS), subscriptions_element(self.subscriptions)])
         add({qn(NACM, "nacm")}, lambda s: self.nacm.state_nodes())
@@ -192,7 +203,8 @@ class Master:
         if listen:
             config = self.config
             self._acceptor = await start_ssh(SshSettings(config.host, config.port, config.state_dir, config.users,
-                                                         config.authorized_keys), self.sessions)
+                                                         config.authorized_keys, config.passwords),
+                                             self.sessions, self.logins)
 
     @property
     def port(self) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from lxml import etree
 
 from mso.date_and_time import format_datetime
-from mso.namespaces import NETCONF_MONITORING, qn
+from mso.namespaces import NETCONF_MONITORING, NETCONF_SERVER, qn
 from server.datastore import Lock
 from server.session import ServerStatistics, SessionInfo
 
@@ -21,7 +21,7 @@ def _leaf(parent: etree._Element, name: str, value: object) -> etree._Element:
 
 
 def netconf_state(capabilities: Sequence[str], schemas: etree._Element, lock: Lock | None,
-                  sessions: Iterable[SessionInfo], statistics: ServerStatistics) -> etree._Element:
+                  sessions: Iterable[SessionInfo], statistics: ServerStatistics, failed_logins: int) -> etree._Element:
     # "ncm" is bound as well as the default namespace: identity values such as ncm:netconf-ssh need it
     state = etree.Element(qn(NCM, "netconf-state"), nsmap={None: NCM, "ncm": NCM})
     caps = etree.SubElement(state, qn(NCM, "capabilities"))
@@ -30,7 +30,7 @@ def netconf_state(capabilities: Sequence[str], schemas: etree._Element, lock: Lo
     _datastores(state, lock)
     state.append(schemas)
     _sessions(state, sessions)
-    _statistics(state, statistics)
+    _statistics(state, statistics, failed_logins)
     return state
 
 
@@ -59,7 +59,7 @@ def _sessions(state: etree._Element, sessions: Iterable[SessionInfo]) -> None:
         _leaf(entry, "out-notifications", counters.out_notifications)
 
 
-def _statistics(state: etree._Element, stats: ServerStatistics) -> None:
+def _statistics(state: etree._Element, stats: ServerStatistics, failed_logins: int) -> None:
     element = etree.SubElement(state, qn(NCM, "statistics"))
     _leaf(element, "netconf-start-time", format_datetime(stats.start_time, digits=0))
     _leaf(element, "in-bad-hellos", stats.in_bad_hellos)
@@ -69,3 +69,5 @@ def _statistics(state: etree._Element, stats: ServerStatistics) -> None:
     _leaf(element, "in-bad-rpcs", stats.in_bad_rpcs)
     _leaf(element, "out-rpc-errors", stats.out_rpc_errors)
     _leaf(element, "out-notifications", stats.out_notifications)
+    for name, value in (("failed-logins", failed_logins), ("refused-sessions", stats.refused_sessions)):
+        etree.SubElement(element, qn(NETCONF_SERVER, name), nsmap={None: NETCONF_SERVER}).text = str(value)

@@ -27,7 +27,7 @@ from server.rpc import Reply, RpcContext
 
 log = logging.getLogger("mso.session")
 
-SEND_BUFFER_HIGH = 8 * 1024 * 1024
+SEND_BUFFER_HIGH = 8 * 1024 * 1024  # the default of --max-pending-bytes
 _RPC = qn(NETCONF_BASE, "rpc")
 _HELLO = qn(NETCONF_BASE, "hello")
 
@@ -63,6 +63,7 @@ class ServerStatistics:
     in_bad_rpcs: int = 0
     out_rpc_errors: int = 0
     out_notifications: int = 0
+    refused_sessions: int = 0  # mso-netconf-server: over --max-sessions
 
 
 class SessionHost(Protocol):
@@ -70,9 +71,13 @@ class SessionHost(Protocol):
 
     capabilities: Sequence[str]
     max_message_bytes: int
+    max_pending_bytes: int  # unsent bytes past which the session's subscriptions are suspended
     statistics: ServerStatistics
 
     def new_session_id(self) -> int: ...
+
+    def admits(self) -> bool:
+        """Whether a new session may open (there is room under the session limit)."""
 
     def opened(self, session: "NetconfSession") -> None:
         """The session has said hello-worthy things: it is live."""
@@ -112,7 +117,8 @@ class NetconfSession(asyncssh.SSHServerSession):
     def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
         self._chan = chan
         # past this much unsent data the session's subscriptions are suspended (unsupportable-volume)
-        chan.set_write_buffer_limits(high=SEND_BUFFER_HIGH, low=SEND_BUFFER_HIGH // 4)
+        limit = self._host.max_pending_bytes
+        chan.set_write_buffer_limits(high=limit, low=limit // 4)
 
     def subsystem_requested(self, subsystem: str) -> bool:
         return subsystem == "netconf"

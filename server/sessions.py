@@ -16,7 +16,7 @@ from lxml import etree
 
 from mso.rpc_error import RpcError
 from server.rpc import Dispatcher, Reply, RpcContext
-from server.session import NetconfSession, ServerStatistics
+from server.session import SEND_BUFFER_HIGH, NetconfSession, ServerStatistics
 
 log = logging.getLogger("mso.session")
 
@@ -24,8 +24,11 @@ log = logging.getLogger("mso.session")
 class SessionRegistry:
     """Implements ``server.session.SessionHost``."""
 
-    def __init__(self, dispatcher: Dispatcher, capabilities: Sequence[str], max_message_bytes: int) -> None:
+    def __init__(self, dispatcher: Dispatcher, capabilities: Sequence[str], max_message_bytes: int, *,
+                 max_sessions: int | None = None, max_pending_bytes: int = SEND_BUFFER_HIGH) -> None:
         self._dispatcher = dispatcher
+        self._max_sessions = max_sessions
+        self.max_pending_bytes = max_pending_bytes
         self.capabilities = capabilities
         self.max_message_bytes = max_message_bytes
         self.statistics = ServerStatistics()
@@ -38,6 +41,12 @@ class SessionRegistry:
 
     def new_session_id(self) -> int:
         return next(self._ids)
+
+    def admits(self) -> bool:
+        if self._max_sessions is None or len(self._sessions) < self._max_sessions:
+            return True
+        self.statistics.refused_sessions += 1
+        return False
 
     def opened(self, session: NetconfSession) -> None:
         self._sessions[session.info.session_id] = session

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncssh
 
 from mso.atomic_file import write_atomically
+from server.login_guard import LoginGuard
 from server.session import NetconfSession, SessionHost
 
 log = logging.getLogger("mso.ssh")
@@ -26,6 +27,7 @@ class SshSettings:
     state_dir: Path  # where the host key is kept
     users: tuple[tuple[str, str], ...] = ()  # (name, password)
     authorized_keys: Path | None = None
+    passwords: bool = True  # password authentication offered at all
 
 
 def load_or_create_host_key(state_dir: Path) -> asyncssh.SSHKey:
@@ -41,10 +43,12 @@ def load_or_create_host_key(state_dir: Path) -> asyncssh.SSHKey:
 class _Admission(asyncssh.SSHServer):
     """One per SSH connection: authenticates the user and opens NETCONF sessions for them."""
 
-    def __init__(self, sessions: SessionHost, passwords: Mapping[str, str], keys: asyncssh.SSHAuthorizedKeys | None) -> None:
+    def __init__(self, sessions: SessionHost, passwords: Mapping[str, str], keys: asyncssh.SSHAuthorizedKeys | None,
+                 guard: LoginGuard) -> None:
         self._sessions = sessions
         self._passwords = passwords
         self._keys = keys
+        self._guard = guard
         self._user = ""
         self._peer = ""
 
@@ -59,29 +63,36 @@ class _Admission(asyncssh.SSHServer):
     def password_auth_supported(self) -> bool:
         return bool(self._passwords)
 
-    def validate_password(self, username: str, password: str) -> bool:
+    async def validate_password(self, username: str, password: str) -> bool:
         expected = self._passwords.get(username)
         ok = expected is not None and hmac.compare_digest(expected.encode(), password.encode())
-        if not ok:
-            log.warning("auth-failed", extra={"fields": {"user": username, "source": self._peer, "method": "password"}})
-        return ok
+        return await self._guard.attempt(self._address, username, "password", ok)
 
     def public_key_auth_supported(self) -> bool:
         return self._keys is not None
 
-    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        host = self._peer.rsplit(":", 1)[0]
-        return self._keys is not None and self._keys.validate(key, host, host) is not None
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        host = self._address
+        ok = self._keys is not None and self._keys.validate(key, host, host) is not None
+        return await self._guard.attempt(host, username, "publickey", ok)
 
-    def session_requested(self) -> NetconfSession:
+    @property
+    def _address(self) -> str:
+        return self._peer.rsplit(":", 1)[0]
+
+    def session_requested(self) -> NetconfSession | bool:
+        if not self._sessions.admits():
+            log.warning("session-refused", extra={"fields": {"user": self._user, "source": self._peer,
+                                                             "reason": "max-sessions"}})
+            return False
         return NetconfSession(self._sessions, self._user, self._peer)
 
 
-async def start_ssh(settings: SshSettings, sessions: SessionHost) -> asyncssh.SSHAcceptor:
+async def start_ssh(settings: SshSettings, sessions: SessionHost, guard: LoginGuard) -> asyncssh.SSHAcceptor:
     keys = asyncssh.read_authorized_keys(str(settings.authorized_keys)) if settings.authorized_keys else None
-    passwords = dict(settings.users)
+    passwords = dict(settings.users) if settings.passwords else {}
     return await asyncssh.create_server(
-        lambda: _Admission(sessions, passwords, keys),
+        lambda: _Admission(sessions, passwords, keys, guard),
         settings.host,
         settings.port,
         server_host_keys=[load_or_create_host_key(settings.state_dir)],

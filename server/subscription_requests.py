@@ -63,6 +63,7 @@ class Limits:
 
     min_period_cs: int = 1
     max_subscriptions_per_session: int = 1000
+    max_subscriptions: int = 100_000  # dynamic and configured together
 
 
 def subscription_error(rpc: str, identity: str, message: str, *, datastore: bool,

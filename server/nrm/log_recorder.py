@@ -69,6 +69,7 @@ class LogRecorder(Observer):
         self._registry: LogRegistry | None = None
         self._logs: dict[str, _Log] = {}
         self._pending: list[StoredRecord] = []
+        self._flushing: list[StoredRecord] = []  # being written: still read from here until stored
         self._evicted: list[tuple[str, int]] = []
         self._dropped: set[str] = set()
         self._flusher: asyncio.Task | None = None
@@ -128,6 +129,7 @@ class LogRecorder(Observer):
             return
         added, evicted, dropped = self._pending, self._evicted, self._dropped
         self._pending, self._evicted, self._dropped = [], [], set()
+        self._flushing = added
         try:
             await asyncio.to_thread(self._store.write, added, evicted, dropped)
         except Exception:  # a full disk: say so, keep recording in memory and try again
@@ -135,6 +137,8 @@ class LogRecorder(Observer):
             self._pending = added + self._pending
             self._evicted = evicted + self._evicted
             self._dropped |= dropped
+        finally:
+            self._flushing = []
 
     # --- the observer -------------------------------------------------------------------------------
 
@@ -263,9 +267,9 @@ class LogRecorder(Observer):
         if entry is None:
             return []
         held = {seq for seq, _ in entry.held}
-        flushed = [r for r in self._store.read(log_id) if r.seq in held]
-        pending = [r for r in self._pending if r.log == log_id]
-        return sorted({r.seq: r for r in flushed + pending}.values(), key=lambda r: r.seq)
+        written = self._store.read(log_id)
+        unwritten = (r for r in self._flushing + self._pending if r.log == log_id)
+        return sorted({r.seq: r for r in (*written, *unwritten) if r.seq in held}.values(), key=lambda r: r.seq)
 
 
 def _measurement_job(spec: SubscriptionSpec) -> dict:
