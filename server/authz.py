@@ -32,6 +32,7 @@ STATE_NOTIFICATIONS = frozenset(qn(SN, name) for name in (
     "subscription-started", "subscription-modified", "subscription-terminated", "subscription-suspended",
     "subscription-resumed", "subscription-completed", "replay-completed"))
 _GENERATOR_LEAVES = (qn(MSO, "message-generator-id"), qn(DISTRIBUTED_NOTIF, "message-publisher-id"))
+_PUSH_ID = qn(YP, "id")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Principal:
     user: str
     session_id: int
     source: str = ""
+
+    @property
+    def is_server(self) -> bool:
+        return self.session_id == 0 and not self.user
 
 
 SERVER = Principal("", 0)
@@ -74,6 +79,10 @@ class AccessPolicy(Protocol):
     def permit_notification(self, who: Principal, event: etree._Element) -> bool:
         """Whether an event-stream notification may reach ``who`` at all."""
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever decisions may (a new configuration), so answers can be kept till then."""
+
 
 class PermitAll:
     """The policy until NACM lands: everything is allowed."""
@@ -93,6 +102,10 @@ class PermitAll:
     def permit_notification(self, who: Principal, event: etree._Element) -> bool:
         return True
 
+    @property
+    def generation(self) -> int:
+        return 0
+
 
 def access_denied(message: str) -> RpcError:
     return RpcError("access-denied", message, type="protocol")
@@ -107,6 +120,7 @@ class Gate:
         self._module_namespaces = module_namespaces
         self._keys = keys
         self._views: dict[str, _ReadView] = {}
+        self._generator_sight: dict[tuple[str, int, int], bool] = {}  # (user, subscription, generation)
 
     def check_operation(self, who: Principal, operation: str) -> None:
         self.policy.check_operation(who, operation)
@@ -130,13 +144,14 @@ class Gate:
         """A subscription's generator ids as ``who`` may see them: all, or none (§13)."""
         return list(generators) if self._sees_generators(who, subscription_id) else []
 
-    def notification(self, who: Principal, event: etree._Element, viewed: bool = False) -> etree._Element | None:
+    def notification(self, who: Principal, event: etree._Element, viewed: bool = False,
+                     subscription_id: int | None = None) -> etree._Element | None:
         """``event`` as the subscription owner ``who`` may receive it; None: not at all.
         ``viewed``: a push built from samples already seen through ``view``."""
         if self.policy.unrestricted(who):
             return event
         if viewed and event.tag in (PUSH_UPDATE, PUSH_CHANGE_UPDATE):
-            return self._without_generators(who, event)
+            return self._without_generators(who, event, subscription_id)
         if event.tag == PUSH_UPDATE:
             return self._push_update(who, event)
         if event.tag == PUSH_CHANGE_UPDATE:
@@ -148,9 +163,19 @@ class Gate:
     # --- shapes -------------------------------------------------------------------------------
 
     def _sees_generators(self, who: Principal, subscription_id: int) -> bool:
-        """Readable like the leaf-list of ``/sn:subscriptions/sn:subscription/mso:message-generator-id``."""
+        """Readable like the leaf-list of ``/sn:subscriptions/sn:subscription/mso:message-generator-id``
+        (asked once per user, subscription and policy generation: every push asks)."""
         if self.policy.unrestricted(who):
             return True
+        key = (who.user, subscription_id, self.policy.generation)
+        known = self._generator_sight.get(key)
+        if known is None:
+            if len(self._generator_sight) > 4096:
+                self._generator_sight.clear()
+            known = self._generator_sight[key] = self._probe_generators(who, subscription_id)
+        return known
+
+    def _probe_generators(self, who: Principal, subscription_id: int) -> bool:
         probe = etree.Element(qn(NETCONF_BASE, "data"))
         entry = etree.SubElement(etree.SubElement(probe, qn(SN, "subscriptions")), qn(SN, "subscription"))
         etree.SubElement(entry, qn(SN, "id")).text = str(subscription_id)
@@ -235,12 +260,11 @@ class Gate:
 
     def _without_generators(self, who: Principal, event: etree._Element, subscription_id: int | None = None
                             ) -> etree._Element:
-        found = [leaf for tag in _GENERATOR_LEAVES for leaf in event.iterchildren(tag)]
-        if not found:
-            return event
         if subscription_id is None:
-            subscription_id = int(event.findtext(qn(YP, "id")) or 0)
+            subscription_id = int(event.findtext(_PUSH_ID) or 0)
         if self._sees_generators(who, subscription_id):
+            return event
+        if not any(True for tag in _GENERATOR_LEAVES for _ in event.iterchildren(tag)):
             return event
         stripped = copy.deepcopy(event)
         for tag in _GENERATOR_LEAVES:

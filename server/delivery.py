@@ -58,7 +58,7 @@ class Delivery:
     def record(self, event: etree._Element, event_time: float, viewed: bool = False) -> None:
         """One event record: a push, or an event-stream notification (``viewed``: built from
         samples already seen as the owner)."""
-        passed = self._gate.notification(self.owner, event, viewed)
+        passed = self._gate.notification(self.owner, event, viewed, self.subscription_id)
         if passed is None:
             self.excluded += 1
             return

@@ -23,7 +23,7 @@ from lxml import etree
 from mso.filters import KeyIndex
 from mso.instance_path import InstancePathError, parse_instance_path
 from mso.namespaces import NACM, NETCONF_BASE, qn
-from server.authz import SERVER, DataWrite, Principal, access_denied
+from server.authz import DataWrite, Principal, access_denied
 from server.datastore import Commit
 from server.nacm_config import NacmConfig, Rule, Steps, read_nacm
 
@@ -44,13 +44,17 @@ class Nacm:
         self._deny_all_tops = frozenset(path[0] for path, kind in access_defaults.items() if kind == "all")
         self._config = read_nacm(running_root())
         self._rules: dict[str, tuple[Rule, ...]] = {}
+        self.generation = 0
         self.denied_operations = 0
         self.denied_data_writes = 0
         self.denied_notifications = 0
 
     def running_committed(self, commit: Commit) -> None:
-        self._config = read_nacm(commit.after)
-        self._rules.clear()
+        config = read_nacm(commit.after)
+        if config != self._config:
+            self._config = config
+            self._rules.clear()
+            self.generation += 1
 
     @property
     def config(self) -> NacmConfig:
@@ -59,7 +63,7 @@ class Nacm:
     # --- AccessPolicy -------------------------------------------------------------------------------
 
     def unrestricted(self, who: Principal) -> bool:
-        return not self._config.enabled or who.user in self._recovery or who == SERVER
+        return not self._config.enabled or who.user in self._recovery or who.is_server
 
     def check_operation(self, who: Principal, operation: str) -> None:
         if operation in ALWAYS_PERMITTED or self.unrestricted(who):

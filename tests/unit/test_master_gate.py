@@ -28,6 +28,8 @@ class Withholding:
     """A policy for tests: ``restricted`` users may not read nodes named in ``hidden``, nor
     receive events named in ``denied``; everyone else may do anything."""
 
+    generation = 0
+
     def __init__(self, restricted: set[str], hidden: set[str], denied: set[str] = frozenset()) -> None:
         self.restricted, self.hidden, self.denied = restricted, hidden, denied
 
