@@ -517,7 +517,8 @@ def _compile_cached(expression: str, namespaces: tuple[tuple[str, str], ...]) ->
     bound = dict(namespaces)
     _check_prefixes(expression, bound)
     try:
-        xpath = etree.XPath(_rooted_at_data(expression), namespaces=bound)
+        # no EXSLT regular expressions: they are not XPath 1.0, and run Python's re under the GIL
+        xpath = etree.XPath(_rooted_at_data(expression), namespaces=bound, regexp=False)
     except etree.XPathSyntaxError as error:
         raise FilterError(f"invalid XPath {expression!r}: {error}") from error
     compiled = CompiledXPath(expression, xpath)
@@ -544,12 +545,13 @@ def xpath_filter(
     with ``data``'s tag holding every selected node with its whole subtree and its
     ancestors; every list entry among those ancestors carries its key leaves.
     """
-    return _render_selection(data, compile_xpath(expression, namespaces).selected(data), keys)
+    return render_selection(data, compile_xpath(expression, namespaces).selected(data), keys)
 
 
-def _render_selection(
+def render_selection(
     data: etree._Element, selected: Iterable[etree._Element], keys: KeyIndex
 ) -> etree._Element:
+    """The selected nodes of ``data`` with their subtrees and ancestors (and list keys)."""
     picks: _Picks = {}
     for node in selected:
         if node is data:

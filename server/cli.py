@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--max-pending-bytes", type=positive_int, default=SEND_BUFFER_HIGH, metavar="BYTES",
                         help="unsent bytes a session may have before its subscriptions are suspended "
                              f"(unsupportable-volume; default {SEND_BUFFER_HIGH // 2**20} MiB)")
+    limits.add_argument("--xpath-budget", type=positive_seconds, default=ServerConfig.xpath_budget, metavar="SECONDS",
+                        help="how long a read's costly XPath filter (a predicate that scans all data) may run, in a "
+                             f"child process; past it the read gets operation-failed (default {ServerConfig.xpath_budget:g})")
     parser.add_argument("--line-cards", type=non_negative_int, default=3,
                         help="line cards the Master simulates itself, slots 1..N (default 3); give 0 when "
                              "line-card agents (mso agent) serve the cards")
@@ -104,6 +107,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         passwords=not args.no_password,
         max_sessions=args.max_sessions,
         max_pending_bytes=args.max_pending_bytes,
+        xpath_budget=args.xpath_budget,
         limits=Limits(min_period_cs=args.min_period, max_subscriptions_per_session=args.max_subscriptions_per_session,
                       max_subscriptions=args.max_subscriptions),
     )

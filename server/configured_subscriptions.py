@@ -21,7 +21,8 @@ from lxml import etree
 
 from mso import namespaces as ns
 from mso.date_and_time import parse_datetime
-from mso.filters import bound_prefixes
+from mso.filter_limits import check_subscription_subtree, check_subscription_xpath
+from mso.filters import FilterError, bound_prefixes
 from mso.instance_path import xpath_literal
 from mso.schema import ValidationError
 from mso.subscription_model import (
@@ -244,9 +245,9 @@ def _stream_filter(
     """sn:stream-subtree-filter, sn:stream-xpath-filter, or the named sn:stream-filter."""
     name = entry.findtext(ns.qn(SN, "stream-filter-name"))
     if name is None:
-        return _inline_filter(entry, ns.qn(SN, "stream-subtree-filter"), ns.qn(SN, "stream-xpath-filter"))
+        return _inline_filter(entry, ns.qn(SN, "stream-subtree-filter"), ns.qn(SN, "stream-xpath-filter"), path)
     named = _named_filter(filters, SN, "stream-filter", "name", name.strip(), f"{path}/sn:stream-filter-name")
-    return _inline_filter(named, ns.qn(SN, "stream-subtree-filter"), ns.qn(SN, "stream-xpath-filter"))
+    return _inline_filter(named, ns.qn(SN, "stream-subtree-filter"), ns.qn(SN, "stream-xpath-filter"), path)
 
 
 def _datastore_filter(
@@ -256,9 +257,9 @@ def _datastore_filter(
     subtree, xpath = ns.qn(YP, "datastore-subtree-filter"), ns.qn(YP, "datastore-xpath-filter")
     ref = entry.findtext(ns.qn(YP, "selection-filter-ref"))
     if ref is None:
-        return _inline_filter(entry, subtree, xpath)
+        return _inline_filter(entry, subtree, xpath, path)
     named = _named_filter(filters, YP, "selection-filter", "filter-id", ref.strip(), f"{path}/yp:selection-filter-ref")
-    return _inline_filter(named, subtree, xpath)
+    return _inline_filter(named, subtree, xpath, path)
 
 
 def _named_filter(
@@ -273,15 +274,23 @@ def _named_filter(
     )
 
 
-def _inline_filter(holder: etree._Element, subtree_tag: str, xpath_tag: str) -> FilterSpec | None:
+def _inline_filter(holder: etree._Element, subtree_tag: str, xpath_tag: str, path: str) -> FilterSpec | None:
+    """The filter ``holder`` gives, checked as a dynamic subscription's would be (``path``: the
+    subscription's, for the error)."""
     subtree = holder.find(subtree_tag)
-    if subtree is not None:
-        children = b"".join(etree.tostring(c, with_tail=False) for c in subtree if isinstance(c.tag, str))
-        return FilterSpec(kind="subtree", subtree_xml=children)
     xpath = holder.find(xpath_tag)
-    if xpath is not None:
-        expression = (xpath.text or "").strip()
-        return FilterSpec(kind="xpath", xpath=expression, namespaces=bound_prefixes(expression, xpath.nsmap))
+    try:
+        if subtree is not None:
+            nodes = [c for c in subtree if isinstance(c.tag, str)]
+            check_subscription_subtree(nodes)
+            return FilterSpec(kind="subtree", subtree_xml=b"".join(etree.tostring(c, with_tail=False) for c in nodes))
+        if xpath is not None:
+            expression = (xpath.text or "").strip()
+            namespaces = bound_prefixes(expression, xpath.nsmap)
+            check_subscription_xpath(expression, dict(namespaces))
+            return FilterSpec(kind="xpath", xpath=expression, namespaces=namespaces)
+    except FilterError as error:
+        raise ConfigError("invalid-value", f"filter: {error.error_message}", path) from None
     return None
 
 

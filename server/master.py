@@ -49,6 +49,7 @@ from server.ssh_transport import SshSettings, start_ssh
 from server.subscription_requests import Limits
 from server.subscription_state import streams_element, subscriptions_element
 from server.subscription_table import SubscriptionTable
+from server.xpath_isolation import XPathIsolation
 
 # Capabilities of RFC 6241 features the handlers implement beyond what the schema announces.
 EXTRA_CAPABILITIES = ("urn:ietf:params:netconf:capability:validate:1.1", ROLLBACK_ON_ERROR)
@@ -78,6 +79,7 @@ class ServerConfig:
     max_sessions: int | None = None
     max_pending_bytes: int = SEND_BUFFER_HIGH  # unsent per session before its subscriptions are suspended
     limits: Limits = Limits()  # subscriptions: per session, in all, the shortest period
+    xpath_budget: float = 2.0  # seconds a read's costly XPath filter may run (in a child process)
 
 
 class Master:
@@ -108,6 +110,7 @@ class Master:
                                        seed=config.seed, agent_secret=load_or_create_secret(config.state_dir))
         self.originators.claim(self._own_resources())
         self.operational = OperationalDatastore(self.running, keys)
+        self.xpath = XPathIsolation(config.xpath_budget)
 
         self.subscriptions = SubscriptionTable(self.observers)
         jobs = JobFactory(schema, SharedSampler(DatastoreSampler(self.running, self.operational, keys)),
@@ -151,7 +154,7 @@ class Master:
     def _wire(self) -> None:
         schema, dispatcher = self.schema, self.dispatcher
         reader = DeviceReader(self.operational, self.originators.gather, schema.key_index)
-        NetconfOperations(DatastoreServices(schema, self.running, self.gate, reader.read, self.sessions,
+        NetconfOperations(DatastoreServices(schema, self.running, self.gate, reader.read, self.sessions, self.xpath,
                                             config_checks=[self.configured.check, self.bus.check, self.logs.check])
                           ).register(dispatcher)
         self.dynamic.register(dispatcher)
@@ -225,6 +228,7 @@ class Master:
         self._push_summaries.stop()
         await self.bus.close()
         await self.logs.close()
+        await self.xpath.close()
         if self._udp is not None:
             self._udp.close()
         await self.originators.registry.close()

@@ -14,7 +14,16 @@ from typing import Protocol
 
 from lxml import etree
 
-from mso.filters import FilterError, KeyIndex, require_prefixed_names, subtree_filter, xpath_filter
+from mso.filter_limits import check_subtree, xpath_cost
+from mso.filters import (
+    FilterError,
+    KeyIndex,
+    compile_xpath,
+    render_selection,
+    require_prefixed_names,
+    subtree_filter,
+    xpath_filter,
+)
 from mso.namespaces import NETCONF_BASE, NETCONF_MONITORING, qn
 from mso.rpc_error import RpcError, info_element
 from mso.schema import Schema, ValidationError
@@ -24,6 +33,7 @@ from server.authz import DataWrite, Gate
 from server.datastore import LockError, RunningDatastore
 from server.edit_config import EditError, apply_edit
 from server.rpc import Dispatcher, Reply, RpcContext, SessionHandle
+from server.xpath_isolation import XPathIsolation
 
 NC = NETCONF_BASE
 _ACCESS_OF_CHANGE = {"create": "create", "replace": "update", "delete": "delete"}
@@ -77,26 +87,32 @@ def _text(element: etree._Element) -> str:
 
 @dataclass(frozen=True)
 class ReadFilter:
-    """A parsed ``<filter>``: which top-level nodes it can select, and how to apply it."""
+    """A parsed ``<filter>``: which top-level nodes it can select, and how to apply it.
+
+    A costly XPath filter (``mso.filter_limits``) is run only by the Master, in isolation: the
+    agents are asked for all their data rather than made to run it on their event loops."""
 
     kind: str  # "none" | "subtree" | "xpath"
     subtree: Sequence[etree._Element] = ()
     select: str = ""
     namespaces: tuple[tuple[str, str], ...] = ()
+    costly: bool = False
 
     @property
     def spec(self) -> FilterSpec | None:
         """The filter as a subscription would carry it (what agents are asked to apply)."""
         if self.kind == "subtree":
             return FilterSpec("subtree", subtree_xml=b"".join(etree.tostring(node) for node in self.subtree))
-        if self.kind == "xpath":
+        if self.kind == "xpath" and not self.costly:
             return FilterSpec("xpath", xpath=self.select, namespaces=self.namespaces)
         return None
 
-    def apply(self, data: etree._Element, keys: KeyIndex) -> etree._Element:
+    async def apply(self, data: etree._Element, keys: KeyIndex, isolation: XPathIsolation) -> etree._Element:
         try:
             if self.kind == "subtree":
                 return subtree_filter(data, self.subtree, keys)
+            if self.kind == "xpath" and self.costly:
+                return render_selection(data, await isolation.select(data, self.select, dict(self.namespaces)), keys)
             if self.kind == "xpath":
                 return xpath_filter(data, self.select, dict(self.namespaces), keys)
         except FilterError as error:
@@ -105,28 +121,39 @@ class ReadFilter:
 
 
 def _filter_error(error: FilterError) -> RpcError:
-    return RpcError("invalid-value", f"filter: {error}", type="protocol", info=[info_element("bad-element", "filter")])
+    """invalid-value for a filter that is wrong; too-big past the limits and operation-failed past
+    the time budget are the server's own limits (RFC 6241 Appendix A: type application)."""
+    kind = "protocol" if error.error_tag == "invalid-value" else "application"
+    return RpcError(error.error_tag, f"filter: {error.error_message}", type=kind,
+                    info=[info_element("bad-element", "filter")])
 
 
 def parse_filter(element: etree._Element | None) -> ReadFilter:
     if element is None:
         return ReadFilter("none")
     kind = element.get("type", element.get(qn(NC, "type"), "subtree"))
-    if kind == "subtree":
-        return ReadFilter("subtree", subtree=[c for c in element if isinstance(c.tag, str)])
-    if kind == "xpath":
-        select = element.get("select", element.get(qn(NC, "select")))
-        if select is None:
-            raise RpcError("missing-attribute", "an xpath filter needs a select attribute", type="protocol",
-                           info=[info_element("bad-attribute", "select"), info_element("bad-element", "filter")])
-        try:
-            require_prefixed_names(select)
-        except FilterError as error:
-            raise _filter_error(error) from None
-        namespaces = tuple((p, ns) for p, ns in element.nsmap.items() if p)
-        return ReadFilter("xpath", select=select, namespaces=namespaces)
+    try:
+        if kind == "subtree":
+            subtree = [c for c in element if isinstance(c.tag, str)]
+            check_subtree(subtree)
+            return ReadFilter("subtree", subtree=subtree)
+        if kind == "xpath":
+            return _xpath_read_filter(element)
+    except FilterError as error:
+        raise _filter_error(error) from None
     raise RpcError("bad-attribute", f"filter type {kind!r} is not supported", type="protocol",
                    info=[info_element("bad-attribute", "type"), info_element("bad-element", "filter")])
+
+
+def _xpath_read_filter(element: etree._Element) -> ReadFilter:
+    select = element.get("select", element.get(qn(NC, "select")))
+    if select is None:
+        raise RpcError("missing-attribute", "an xpath filter needs a select attribute", type="protocol",
+                       info=[info_element("bad-attribute", "select"), info_element("bad-element", "filter")])
+    require_prefixed_names(select)
+    namespaces = tuple((p, ns) for p, ns in element.nsmap.items() if p)
+    compile_xpath(select, dict(namespaces))
+    return ReadFilter("xpath", select=select, namespaces=namespaces, costly=xpath_cost(select).costly)
 
 
 class SessionLookup(Protocol):
@@ -142,6 +169,7 @@ class DatastoreServices:
     gate: Gate
     read_operational: Callable[[FilterSpec | None], Awaitable[etree._Element]]
     sessions: SessionLookup
+    isolation: XPathIsolation
     config_checks: Sequence[Callable[[etree._Element], None]] = ()  # beyond the schema, before a commit
 
 
@@ -213,14 +241,14 @@ class NetconfOperations:
             state = await self._services.read_operational(read.spec)
         except FilterError as error:
             raise _filter_error(error) from None
-        return self._reply(ctx, read.apply(state, self._schema.key_index))
+        return self._reply(ctx, await read.apply(state, self._schema.key_index, self._services.isolation))
 
     async def get_config(self, ctx: RpcContext, operation: etree._Element) -> Reply:
         params = _children(operation, ("source", "filter"))
         ctx.access.datastore = _datastore_name(_required(params, "source"))
         read = parse_filter(params.get("filter"))
         root = self._running.root
-        data = read.apply(root, self._schema.key_index)
+        data = await read.apply(root, self._schema.key_index, self._services.isolation)
         if data is root:  # no filter: never hand out the live tree
             data = deepcopy(data)
         return self._reply(ctx, data)

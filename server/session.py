@@ -21,7 +21,7 @@ from lxml import etree
 from mso.framing import FrameDecoder, FramingError, frame_chunked, frame_eom
 from mso.namespaces import BASE_1_0, BASE_1_1, NETCONF_BASE, qn
 from mso.rpc_error import RpcError, info_element
-from mso.xml_parsing import MalformedXML, parse_xml
+from mso.xml_parsing import MalformedXML, XmlLimitExceeded, XmlLimits, check_limits, parse_xml
 from server.authz import Principal
 from server.rpc import Reply, RpcContext
 
@@ -30,6 +30,7 @@ log = logging.getLogger("mso.session")
 SEND_BUFFER_HIGH = 8 * 1024 * 1024  # the default of --max-pending-bytes
 _RPC = qn(NETCONF_BASE, "rpc")
 _HELLO = qn(NETCONF_BASE, "hello")
+_REQUEST_LIMITS = XmlLimits()
 
 
 @dataclass
@@ -219,7 +220,8 @@ class NetconfSession(asyncssh.SSHServerSession):
         """Check the client's hello (RFC 6241 §8.1) and fix the framing; returns queued messages."""
         try:
             hello = parse_xml(message)
-        except MalformedXML as error:
+            check_limits(hello, _REQUEST_LIMITS)
+        except (MalformedXML, XmlLimitExceeded) as error:
             return self._bad_hello(f"unparsable hello: {error}")
         if hello.tag != _HELLO:
             return self._bad_hello(f"expected <hello>, got <{etree.QName(hello).localname}>")
@@ -257,6 +259,13 @@ class NetconfSession(asyncssh.SSHServerSession):
             rpc = parse_xml(message)
         except MalformedXML as error:
             return self._refuse(None, None, None, self._malformed(f"not well-formed XML: {error}"))
+        try:
+            check_limits(rpc, _REQUEST_LIMITS)
+        except XmlLimitExceeded as error:
+            # the reply carries only its message-id: copying every attribute is the cost refused
+            message_id = rpc.get("message-id")
+            return self._refuse(None, None if message_id is None else {"message-id": message_id}, None,
+                                self._too_big(str(error)))
         if rpc.tag != _RPC:
             return self._refuse(None, None, None, self._not_an_rpc(rpc))
         attributes = dict(rpc.attrib)
@@ -289,6 +298,11 @@ class NetconfSession(asyncssh.SSHServerSession):
         # malformed-message is new in base:1.1 (RFC 6241 Appendix A); base:1.0 peers get operation-failed
         tag = "malformed-message" if self._frame is frame_chunked else "operation-failed"
         return RpcError(tag, message, type="rpc")
+
+    def _too_big(self, message: str) -> RpcError:
+        self.info.counters.in_bad_rpcs += 1
+        self._host.statistics.in_bad_rpcs += 1
+        return RpcError("too-big", f"request refused: {message}", type="rpc")
 
     def _not_an_rpc(self, element: etree._Element) -> RpcError:
         qname = etree.QName(element)

@@ -17,8 +17,9 @@ from typing import Protocol
 from lxml import etree
 
 from mso.date_and_time import parse_datetime
-from mso.filters import FilterError, compile_xpath, require_prefixed_names, subtree_filter
-from mso.namespaces import (DATASTORES, DISTRIBUTED_EXPORT, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT,
+from mso.filter_limits import check_subscription_subtree, check_subscription_xpath
+from mso.filters import FilterError
+from mso.namespaces import (DATASTORES, DISTRIBUTED_EXPORT, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT,
                             YANG_PUSH, qn)
 from mso.rpc_error import RpcError, info_element
 from mso.subscription_model import AgentReceiver, Encoding, FilterSpec, OnChange, Periodic, Receiver, SubscriptionSpec
@@ -218,7 +219,7 @@ def _filter(params: dict[str, etree._Element], namespace: str, kind: str, error:
     if subtree is not None:
         children = [c for c in subtree if isinstance(c.tag, str)]
         try:
-            subtree_filter(etree.Element(qn(NETCONF_BASE, "data")), children, {})
+            check_subscription_subtree(children)
         except FilterError as failure:
             raise error("filter-unsupported", str(failure), filter_hint=str(failure)) from None
         return FilterSpec("subtree", subtree_xml=b"".join(etree.tostring(c) for c in children))
@@ -226,8 +227,7 @@ def _filter(params: dict[str, etree._Element], namespace: str, kind: str, error:
         namespaces = tuple(sorted((p, ns) for p, ns in xpath.nsmap.items() if p))
         expression = _text(xpath)
         try:
-            require_prefixed_names(expression)
-            compile_xpath(expression, dict(namespaces))
+            check_subscription_xpath(expression, dict(namespaces))
         except FilterError as failure:
             raise error("filter-unsupported", str(failure), filter_hint=str(failure)) from None
         return FilterSpec("xpath", xpath=expression, namespaces=namespaces)

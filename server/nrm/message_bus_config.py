@@ -17,7 +17,8 @@ from lxml import etree
 
 from mso import bus
 from mso.date_and_time import parse_datetime
-from mso.filters import FilterError, bound_prefixes, compile_xpath
+from mso.filter_limits import check_subscription_xpath
+from mso.filters import FilterError, bound_prefixes
 from mso.instance_path import xpath_literal
 from mso.namespaces import MESSAGE_BUS, NRM, qn
 from mso.subscription_model import Encoding, FilterSpec, Periodic, Receiver, SubscriptionSpec
@@ -173,7 +174,7 @@ def _selector(attributes: etree._Element | None, path: str) -> FilterSpec | None
     expression = (element.text or "").strip()
     namespaces = bound_prefixes(expression, element.nsmap)
     try:
-        compile_xpath(expression, dict(namespaces))
+        check_subscription_xpath(expression, dict(namespaces))
     except FilterError as error:
         raise BusConfigError("invalid-value", f"dataSelector: {error}",
                              f"{path}/mbus:attributes/mbus:dataSelector") from None

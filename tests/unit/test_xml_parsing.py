@@ -4,7 +4,7 @@ import pytest
 from lxml import etree
 
 from mso.framing import FrameDecoder, frame_chunked
-from mso.xml_parsing import MalformedXML, parse_xml
+from mso.xml_parsing import MalformedXML, XmlLimitExceeded, XmlLimits, check_limits, parse_xml
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
@@ -80,3 +80,34 @@ def test_anything_else_before_or_around_the_declaration_is_still_malformed(docum
 def test_leading_whitespace_does_not_let_a_dtd_through(document):
     with pytest.raises(MalformedXML, match="DTD"):
         parse_xml(b"\n  " + document)
+
+
+LIMITS = XmlLimits(max_attributes=3, max_namespaces=2, max_depth=4, max_name_length=20)
+
+
+@pytest.mark.parametrize("document, words", [
+    (b'<rpc a="1" b="2" c="3" d="4"/>', "4 attributes; at most 3"),
+    (b'<rpc xmlns:a="u1" xmlns:b="u2" xmlns:c="u3"/>', "more than 2 namespaces"),
+    (b"<a><b><c><d><e/></d></c></b></a>", "nested 5 deep; at most 4"),
+    (b"<" + b"n" * 21 + b"/>", "element name is longer than 20"),
+    (b'<rpc xmlns="urn:a-long-namespace-uri"/>', "element name is longer than 20"),
+    (b'<rpc ' + b"a" * 21 + b'="1"/>', "attribute name of <rpc> is longer than 20"),
+])
+def test_a_request_past_a_limit_is_refused_with_what_it_exceeds(document, words):
+    with pytest.raises(XmlLimitExceeded, match=words):
+        check_limits(parse_xml(document), LIMITS)
+
+
+def test_a_request_at_the_limits_passes():
+    # three attributes, two declarations on each element, four levels: all exactly at the limit
+    root = parse_xml(b'<a x="1" y="2" z="3" xmlns:p="u1" xmlns:q="u2"><b xmlns:r="u3" xmlns:s="u4"><c><d/></c>'
+                     b'</b><b/></a>')
+    check_limits(root, LIMITS)
+
+
+def test_the_default_limits_hold_a_netconf_edit():
+    edit = (b'<rpc xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="1"><edit-config><target><running/>'
+            b'</target><config><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"'
+            b' xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"><interface nc:operation="replace"><name>x</name>'
+            b'</interface></interfaces></config></edit-config></rpc>')
+    check_limits(parse_xml(edit), XmlLimits())
