@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mso-installed
 
-.PHONY: bootstrap demo test lint bench clean
+.PHONY: bootstrap demo test lint bench fuzz clean
 
 bootstrap: $(STAMP)
 
@@ -29,6 +29,10 @@ bench: $(STAMP)
 	$(PY) -m bench.scaling
 	$(PY) -m bench.collector
 	$(PY) -m bench.bus
+
+fuzz: $(STAMP)
+	$(PY) -m bench.fuzz
+	$(PY) -m bench.fuzz --atheris -runs=20000
 
 clean:
 	rm -rf .mso-state .pytest_cache .hypothesis

@@ -267,16 +267,18 @@ class NetconfSession(asyncssh.SSHServerSession):
             return self._refuse(None, None if message_id is None else {"message-id": message_id}, None,
                                 self._too_big(str(error)))
         if rpc.tag != _RPC:
+            self._count_bad()
             return self._refuse(None, None, None, self._not_an_rpc(rpc))
         attributes = dict(rpc.attrib)
         message_id = attributes.get("message-id")
         operations = [child for child in rpc if isinstance(child.tag, str)]
-        self.info.counters.in_rpcs += 1
-        self._host.statistics.in_rpcs += 1
         ctx = RpcContext(self, self.principal, message_id)
         if message_id is None or len(operations) != 1:
+            self._count_bad()
             return self._refuse(ctx, attributes, operations[0].tag if len(operations) == 1 else None,
                                 _envelope_error(message_id, operations))
+        self.info.counters.in_rpcs += 1
+        self._host.statistics.in_rpcs += 1
         try:
             content = await self._host.dispatch(ctx, operations[0])
         except RpcError as error:
@@ -292,16 +294,19 @@ class NetconfSession(asyncssh.SSHServerSession):
         self._host.refused(ctx or RpcContext(self, self.principal, None), operation, error)
         return self._error_reply(attributes, error)
 
-    def _malformed(self, message: str) -> RpcError:
+    def _count_bad(self) -> None:
+        """RFC 6022 in-bad-rpcs: not a correct <rpc> (XML parse errors and rpc-layer errors)."""
         self.info.counters.in_bad_rpcs += 1
         self._host.statistics.in_bad_rpcs += 1
+
+    def _malformed(self, message: str) -> RpcError:
+        self._count_bad()
         # malformed-message is new in base:1.1 (RFC 6241 Appendix A); base:1.0 peers get operation-failed
         tag = "malformed-message" if self._frame is frame_chunked else "operation-failed"
         return RpcError(tag, message, type="rpc")
 
     def _too_big(self, message: str) -> RpcError:
-        self.info.counters.in_bad_rpcs += 1
-        self._host.statistics.in_bad_rpcs += 1
+        self._count_bad()
         return RpcError("too-big", f"request refused: {message}", type="rpc")
 
     def _not_an_rpc(self, element: etree._Element) -> RpcError:

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from lxml import etree
 
-from mso.namespaces import DATASTORES, INTERFACES, NETCONF_BASE, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso.namespaces import DATASTORES, INTERFACES, NETCONF_BASE, NETCONF_MONITORING, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.netconf_client import NetconfClient, raise_for_errors
 from mso.rpc_error import RpcError
 from tests.conftest import PASSWORD, USER, ServerProcess, run
@@ -121,6 +121,33 @@ def test_a_subscription_with_a_scanning_filter_is_filter_unsupported_with_a_hint
         assert "relative to the node tested" in hint
         reply = await client.rpc(establish("/if:interfaces/if:interface[.//if:name = '1/0/1']"))
         assert reply.findtext(f"{{{SN}}}id")
+        await client.close()
+
+    run(body())
+
+
+def test_refused_messages_count_as_bad_rpcs_not_as_rpcs(server_factory) -> None:
+    """RFC 6022: in-rpcs counts correct <rpc> messages; in-bad-rpcs parse and rpc-layer errors."""
+    master = server_factory(extra_args=["--line-cards", "1", "--ports", "2"])
+    statistics = f'<netconf-state xmlns="{NETCONF_MONITORING}"><statistics/></netconf-state>'
+
+    async def counts(client: NetconfClient) -> tuple[int, int]:
+        data = await client.get(subtree=statistics)
+        return (int(data.findtext(f".//{{{NETCONF_MONITORING}}}in-rpcs")),
+                int(data.findtext(f".//{{{NETCONF_MONITORING}}}in-bad-rpcs")))
+
+    async def body() -> None:
+        client = await connect(master)
+        rpcs, bad = await counts(client)
+        too_many = " ".join(f'a{i}="1"' for i in range(100))
+        for message in (b"<rpc",  # not well-formed
+                        f'<rpc xmlns="{NETCONF_BASE}"><get/></rpc>'.encode(),  # no message-id
+                        f'<hello xmlns="{NETCONF_BASE}"/>'.encode(),  # not an rpc
+                        f'<rpc xmlns="{NETCONF_BASE}" message-id="1"><get/><get/></rpc>'.encode(),  # two operations
+                        f'<rpc xmlns="{NETCONF_BASE}" message-id="2" {too_many}><get/></rpc>'.encode()):  # too big
+            rpc_error(await client.send_raw(message))
+        # the get that reads the counters is itself counted before it reads them
+        assert await counts(client) == (rpcs + 1, bad + 5)
         await client.close()
 
     run(body())
