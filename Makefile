@@ -9,7 +9,7 @@ STAMP := $(VENV)/.mso-installed
 
 bootstrap: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh
+$(STAMP): pyproject.toml setup.py $(wildcard collector/*.c) scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
 	touch $@
 

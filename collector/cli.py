@@ -10,6 +10,7 @@ from pathlib import Path
 
 from collector.knowledge import KnowledgeError, parse_time
 from collector.master_channel import FilterError, MasterConfig, MasterError, SubscribeRequest
+from collector.receiver import RECEIVE_BUFFER
 from collector.record_formats import FORMATS, RECORD
 from collector.service import Collector, CollectorConfig, StartError
 from mso import bus
@@ -67,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="serve Prometheus metrics at http://HOST:PORT/metrics")
     outputs.add_argument("--ui", action="store_true",
                          help="a live view on the terminal: one row per subscription and per generator")
+    parser.add_argument("--receive-buffer", type=positive_int, default=RECEIVE_BUFFER // 2**20, metavar="MIB",
+                        help="the UDP socket's receive buffer to ask the kernel for, in MiB (default "
+                             f"{RECEIVE_BUFFER // 2**20}); what it grants is printed and is a metric")
     tuning = parser.add_argument_group("reassembly")
     tuning.add_argument("--deadline", type=positive_float, default=1.5, metavar="PERIODS",
                         help="emit a slot as incomplete this many periods after its first piece (default 1.5)")
@@ -125,14 +129,16 @@ def _config(args: argparse.Namespace) -> CollectorConfig:
     return CollectorConfig(listen=args.listen, jsonl=jsonl, nats=args.nats, nats_user=args.nats_user,
                            nats_password=password, bus_routes=args.bus_routes, metrics=args.metrics, master=master,
                            ui=args.ui, deadline_factor=args.deadline, reorder_window=args.reorder_window,
-                           format=args.format)
+                           format=args.format, receive_buffer=args.receive_buffer * 2**20)
 
 
 async def _collect(config: CollectorConfig) -> None:
     collector = Collector(config)
     try:
         await collector.start()
-        assert collector.receiver is not None
+        assert collector.receiver is not None and collector.receive_buffer is not None
+        buffer = collector.receive_buffer
+        print(f"mso collector: {'warning: ' if buffer.short else ''}{buffer.advice()}", file=sys.stderr)
         host, port = collector.receiver.address
         print(f"mso collector: listening on {host}:{port}", file=sys.stderr, flush=True)
         await until_stopped()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -20,7 +21,7 @@ from collector.knowledge import KnowledgeError, parse_time
 from mso.namespaces import NOTIFICATION, qn
 from mso.notification_encoding import ENVELOPE_MEMBER, EnvelopeCodec, NotificationDecodeError
 from mso.subscription_model import Encoding
-from mso.udp_notif import MediaType, Message
+from mso.udp_notif import MediaType
 from mso.yang_json import YangJson, YangJsonError
 
 ENCODINGS = {MediaType.JSON: Encoding.JSON, MediaType.XML: Encoding.XML, MediaType.CBOR: Encoding.CBOR}
@@ -29,6 +30,8 @@ _EVENT_TIME = qn(NOTIFICATION, "eventTime")
 _LABEL_END = re.compile(r"[:,{'\"0-9]")
 _TIME_CACHE_SIZE = 4096
 COUNTER32_MAX = 2**32 - 1
+Envelope = tuple[str, dict, str, int | None]  # event name, RFC 7951 body, event-time text, sequence-number
+FastReader = Callable[[bytes], Envelope | None]
 
 
 @dataclass(slots=True)
@@ -52,41 +55,45 @@ class EventDecoder:
         self._codec = codec
         self._yang = yang
         self._times: dict[str, float] = {}  # the pieces of one slot share their event time text
+        self._fast: dict[int, FastReader] = {MediaType.JSON: _json_envelope, MediaType.XML: _declined,
+                                             MediaType.CBOR: _declined}
         self.errors: Counter[str] = Counter()
 
-    def message(self, message: Message) -> Event | None:
-        """A UDP-notif message's event, or None (counted) when it cannot be read."""
-        return self.payload(message.media_type, message.private_encoding, message.payload)
-
     def payload(self, media_type: int, private_encoding: bool, payload: bytes) -> Event | None:
-        """The event of a payload of this media type, or None (counted)."""
+        """The event of a payload of this media type, or None (counted).
+
+        The common payload, our notif-envelope, is read by the fast reader of its media type;
+        anything that reader declines takes the general decoder, which also gives the precise
+        reason for a refusal.
+        """
         if private_encoding:
             self.errors["private-encoding"] += 1
             return None
-        encoding = ENCODINGS.get(media_type)  # type: ignore[call-overload]
-        if encoding is None:
+        fast = self._fast.get(media_type)
+        if fast is None:
             self.errors["unknown-media-type"] += 1
             return None
-        if encoding is Encoding.JSON:
-            fast = _json_envelope(payload)
-            if fast is not None:
-                name, body, text, sequence_number = fast
-                seconds = self._times.get(text)
-                if seconds is not None:  # the pieces of a slot share their event time
-                    return Event(name, body, seconds, sequence_number)
-                return self._timed(name, body, text, sequence_number)
+        envelope = fast(payload)
+        if envelope is None:
+            return self._general(media_type, payload)
+        name, body, text, sequence_number = envelope
+        seconds = self._times.get(text)  # the pieces of a slot share their event time
+        if seconds is None:
+            seconds = self.event_time(text)
+            if seconds is None:
+                return None
+        return Event(name, body, seconds, sequence_number)
+
+    def _general(self, media_type: int, payload: bytes) -> Event | None:
         try:
-            decoded = self._codec.decode(payload, encoding)
+            decoded = self._codec.decode(payload, ENCODINGS[media_type])  # type: ignore[index]
         except NotificationDecodeError as error:
             self.errors[reason_label(error.reason)] += 1
             return None
-        return self._timed(decoded.event, decoded.body, decoded.event_time, decoded.sequence_number)
-
-    def _timed(self, name: str, body: dict, event_time: str, sequence_number: int | None) -> Event | None:
-        seconds = self.event_time(event_time)
+        seconds = self.event_time(decoded.event_time)
         if seconds is None:
             return None
-        return Event(name, body, seconds, sequence_number)
+        return Event(decoded.event, decoded.body, seconds, decoded.sequence_number)
 
     def netconf(self, notification: etree._Element) -> Event | None:
         """An RFC 5277 ``<notification>`` from the Master's session."""
@@ -120,7 +127,12 @@ class EventDecoder:
         return value
 
 
-def _json_envelope(payload: bytes) -> tuple[str, dict, str, int | None] | None:
+def _declined(payload: bytes) -> None:
+    """The fast reader of a media type that has none: everything takes the general decoder."""
+    return None
+
+
+def _json_envelope(payload: bytes) -> Envelope | None:
     """The common JSON payload, our notif-envelope with well-typed members, read without the
     general decoder's checks; None for anything else, which then takes the general path (and
     gets its precise error)."""

@@ -22,7 +22,8 @@ class CollectorMetrics(Collector):
     """Reads the collector's counters at scrape time.
 
     ``refusals`` returns everything refused, by reason; ``segments_pending`` the number of
-    partial UDP-notif messages held. Both are asked anew at every scrape.
+    partial UDP-notif messages held. Both are asked anew at every scrape. ``receive_buffer`` is
+    the UDP socket's receive buffer as the kernel granted it.
     """
 
     def __init__(
@@ -32,16 +33,21 @@ class CollectorMetrics(Collector):
         *,
         refusals: Callable[[], Counter[str]],
         segments_pending: Callable[[], int],
+        receive_buffer: int,
     ) -> None:
         self._stats = stats
         self._reassembly = reassembly
         self._refusals = refusals
         self._segments_pending = segments_pending
+        self._receive_buffer = receive_buffer
 
     def collect(self) -> Iterator:
         stats, reassembly = self._stats, self._reassembly
         yield _counter("datagrams", "UDP datagrams received", stats.datagrams)
         yield _counter("bytes", "UDP payload octets received", stats.bytes)
+        yield GaugeMetricFamily("mso_collector_receive_buffer_bytes",
+                                "the UDP socket's receive buffer as granted by the kernel (SO_RCVBUF)",
+                                value=self._receive_buffer)
         yield _labelled(CounterMetricFamily, "decode_errors", "messages or datagrams refused, by reason",
                         "reason", self._refusals())
         yield GaugeMetricFamily("mso_collector_segments_pending", "partial UDP-notif messages held",

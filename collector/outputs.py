@@ -43,12 +43,16 @@ class Outputs:
         self._drops = drops
 
     def publish(self, record: Record) -> None:
-        state = record.kind == STATE
+        self.publish_all([record])
+
+    def publish_all(self, records: list[Record]) -> None:
+        """Each record, in order, to every output that takes its kind."""
+        drops = self._drops
         for output in self.outputs:
-            if state and not output.takes_state:
-                continue
-            if not output.offer(record):
-                self._drops[output.name] += 1
+            offer, takes_state = output.offer, output.takes_state
+            for record in records:
+                if (takes_state or record.kind != STATE) and not offer(record):
+                    drops[output.name] += 1
 
     async def close(self) -> None:
         for output in self.outputs:

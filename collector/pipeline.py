@@ -20,12 +20,15 @@ from collector.outputs import Outputs
 from collector.reassembly import PERIODIC, STATE, UNKNOWN, Piece, Reassembly, Record
 from collector.stats import GeneratorStats, Stats
 from mso.generators import MASTER_GENERATOR
-from mso.udp_notif import Reassembler, SourceAddress, whole_message
+from mso.udp_notif import (FIXED_HEADER, FIXED_HEADER_LENGTH, MEDIA_TYPE_BITS, PRIVATE_BIT, USABLE_FIRST_OCTETS,
+                           Reassembler, SourceAddress)
 
 log = logging.getLogger("mso.collector")
 STATE_MODULE = "ietf-subscribed-notifications:"
 _REASSEMBLER_EXPIRY = 1.0  # seconds between sweeps: nothing partial outlives timeout + this
 MAX_READ_LAG = 5.0  # seconds
+_U32 = 0xFFFFFFFF
+_NONE: list[Record] = []  # what an input that makes no record returns (never appended to)
 
 
 class Pipeline:
@@ -58,41 +61,66 @@ class Pipeline:
     # --- inputs -----------------------------------------------------------------------------
 
     def datagram(self, data: bytes, source: SourceAddress) -> None:
-        """One UDP datagram, from the receiver.
+        """One UDP datagram."""
+        self.datagrams([(data, source)])
 
-        The common datagram, one whole message with no options (``whole_message``), goes
-        straight to decoding; anything else, segments included, goes through the reassembler,
-        which applies every rule and counts every drop.
+    def datagrams(self, batch: list[tuple[bytes, SourceAddress]]) -> None:
+        """The datagrams one read of the socket returned, in arrival order.
+
+        They share one reading of the clocks (they arrived together) and their records leave
+        together, in order. The common datagram, one whole message with no options
+        (``whole_message``'s case, checked inline here), goes straight to decoding; anything
+        else, segments included, goes through the reassembler, which applies every rule and
+        counts every drop. A datagram whose handling raises is counted as ``internal-error``
+        and the rest of the batch goes on.
         """
+        now, wall = self._clock(), self._wall_clock()
         stats = self.stats
-        stats.datagrams += 1
-        stats.bytes += len(data)
-        whole = whole_message(data)
-        if whole is not None:
-            self._message(source, *whole)
-            return
-        message = self.reassembler.feed(data, source)
-        if message is not None:
-            self._message(source, message.publisher_id, message.message_id, message.media_type,
-                          message.private_encoding, message.payload)
+        stats.datagrams += len(batch)
+        unpack, usable, message = FIXED_HEADER.unpack_from, USABLE_FIRST_OCTETS, self._message
+        records: list[Record] = []
+        size = 0
+        for data, source in batch:
+            length = len(data)
+            size += length
+            try:
+                if length >= FIXED_HEADER_LENGTH:
+                    first, header_length, message_length, publisher_id, message_id = unpack(data)
+                    if header_length == FIXED_HEADER_LENGTH and first in usable and message_length == length:
+                        records += message(source, publisher_id, message_id, first & MEDIA_TYPE_BITS,
+                                           first & PRIVATE_BIT != 0, data[FIXED_HEADER_LENGTH:], now, wall)
+                        continue
+                whole = self.reassembler.feed(data, source)
+                if whole is not None:
+                    records += message(source, whole.publisher_id, whole.message_id, whole.media_type,
+                                       whole.private_encoding, whole.payload, now, wall)
+            except Exception:
+                stats.errors["internal-error"] += 1
+                log.exception("datagram-handling-failed")
+        stats.bytes += size
+        self.emit(records)
 
     def _message(self, source: SourceAddress, publisher_id: int, message_id: int, media_type: int, private: bool,
-                 payload: bytes) -> None:
-        now = self._clock()
+                 payload: bytes, now: float, wall: float) -> list[Record]:
+        """One UDP-notif message: counted for its publisher, dropped when a duplicate, decoded."""
         counters = self._publishers.get(publisher_id)
         if counters is None:
             counters = self._publishers[publisher_id] = self.stats.generator(str(publisher_id))
-        if not counters.message_ids.observe(message_id, now):
-            return
+        ids = counters.message_ids
+        highest = ids.highest
+        if highest is not None and (message_id - highest) & _U32 == 1:  # the next one: SequenceTracker's common case
+            ids.highest = message_id
+        elif not ids.observe(message_id, now):
+            return _NONE
         counters.messages += 1
-        counters.last_seen = self._wall_clock()
+        counters.last_seen = wall
         counters.source = source  # the export address a telemetry message names
         event = self.decoder.payload(media_type, private, payload)
         if event is None:
-            return
+            return _NONE
         if event.sequence_number is not None:
             counters.sequence_numbers.observe(event.sequence_number, now)
-        self.event(event, counters.generator, now)
+        return self.event(event, counters.generator, now)
 
     def netconf_notification(self, notification: etree._Element) -> None:
         """One ``<notification>`` from the Master's NETCONF session."""
@@ -103,41 +131,38 @@ class Pipeline:
         counters = self.stats.generator(generator)
         counters.messages += 1
         counters.last_seen = self._wall_clock()
-        self.event(event, generator, self._clock())
+        self.emit(self.event(event, generator, self._clock()))
 
-    def event(self, event: Event, generator: str, arrived: float) -> None:
-        """A decoded event from ``generator``: a push, a state change, or another event."""
+    def event(self, event: Event, generator: str, arrived: float) -> list[Record]:
+        """A decoded event from ``generator``: a push, a state change, or another event.
+        Returns the records it completes, for the caller to ``emit``."""
         if event.name.startswith(STATE_MODULE):
-            self._state_change(event)
-            return
+            return self._state_change(event)
         subscription_id = event.body.get("id")
-        if not isinstance(subscription_id, int) or isinstance(subscription_id, bool):
+        if subscription_id.__class__ is not int:  # bool is not int here, nor is anything else
             self.stats.errors["no-subscription-id"] += 1
-            return
+            return _NONE
         records = self.reassembly.add(Piece(subscription_id, generator, event.name, event.event_time, event.body,
                                             arrived))
-        if records:
-            if self.on_unknown is not None and records[0].kind == UNKNOWN:
-                self.on_unknown(subscription_id)
-            self.emit(records)
+        if records and self.on_unknown is not None and records[0].kind == UNKNOWN:
+            self.on_unknown(subscription_id)
+        return records
 
-    def _state_change(self, event: Event) -> None:
+    def _state_change(self, event: Event) -> list[Record]:
         try:
             change = self.knowledge.apply_state_change(event.name, event.body, event.event_time)
         except KnowledgeError as error:
             self.stats.errors["state-notification"] += 1
             log.warning("state-notification-unreadable", extra={"fields": {"error": str(error)}})
-            return
+            return _NONE
         if change is None:
-            return
+            return _NONE
         subscription_id = event.body["id"]
         log.info("subscription-" + change, extra={"fields": {"id": subscription_id}})
-        self.outputs.publish(Record(subscription_id, STATE, event.event_time, event.name, event.body,
-                                    (MASTER_GENERATOR,)))
+        state = Record(subscription_id, STATE, event.event_time, event.name, event.body, (MASTER_GENERATOR,))
         if change == "ended":
-            self.emit(self.reassembly.end(subscription_id))
-        else:
-            self.emit(self.reassembly.regroup(subscription_id))
+            return [state, *self.reassembly.end(subscription_id)]
+        return [state, *self.reassembly.regroup(subscription_id)]
 
     def knowledge_changed(self, subscription_ids: Iterable[int]) -> None:
         """The Master channel learned something (a reply, a get): re-evaluate open slots."""
@@ -152,8 +177,9 @@ class Pipeline:
 
     # --- outputs ----------------------------------------------------------------------------
 
-    def drained(self) -> None:
-        """The receiver found its socket empty: everything that arrived until now has been read."""
+    def caught_up(self) -> None:
+        """The receiver found its socket empty: everything that arrived until now has been read
+        (or is in the batch it is about to hand over)."""
         self._read_up_to = self._clock()
 
     def tick(self) -> None:
@@ -161,7 +187,8 @@ class Pipeline:
 
         A receiver that is behind may hold a slot's missing piece unread in its socket, so
         deadlines pass only up to the last time it was caught up, but never lag more than
-        ``MAX_READ_LAG`` behind the clock (a receiver behind for good loses data anyway).
+        ``MAX_READ_LAG`` behind the clock (a receiver behind for good loses data anyway). The
+        receiver looks at its socket before each tick, so an idle one counts as caught up.
         """
         now = self._clock()
         self.emit(self.reassembly.due(max(self._read_up_to, now - MAX_READ_LAG)))
@@ -173,22 +200,24 @@ class Pipeline:
                 counters.sequence_numbers.expire(now)
 
     def emit(self, records: list[Record]) -> None:
+        """Count the records by status and latency (state changes are not counted) and hand
+        them to the outputs, in order."""
         if not records:
             return
         stats = self.stats
         by_status, by_subscription = stats.records, stats.records_by_subscription
-        latency, merge_latency, publish = stats.latency.observe, stats.merge_latency.observe, self.outputs.publish
         wall = self._wall_clock()
-        for record in records:
+        counted = [record for record in records if record.kind != STATE]
+        for record in counted:
             if record.kind == PERIODIC:
                 status = "incomplete" if record.missing else "complete"
             else:
                 status = record.kind
             by_status[status] += 1
             by_subscription[record.subscription_id, status] += 1
-            latency(max(0.0, wall - record.time))
-            merge_latency(max(0.0, record.emitted - record.last_arrival))
-            publish(record)
+        stats.latency.observe_all([wall - record.time for record in counted])
+        stats.merge_latency.observe_all([record.emitted - record.last_arrival for record in counted])
+        self.outputs.publish_all(records)
 
     def flush(self) -> None:
         """Emit everything still open (at shutdown)."""

@@ -17,7 +17,7 @@ from collector.nats_output import NatsOutput, NatsOutputError
 from collector.outputs import JsonLinesOutput, Outputs
 from collector.pipeline import Pipeline
 from collector.reassembly import Reassembly, Record
-from collector.receiver import UdpReceiver, open_socket
+from collector.receiver import RECEIVE_BUFFER, ReceiveBuffer, UdpReceiver, open_socket, receive_buffer
 from collector.record_formats import (RECORD, TELEMETRY_MESSAGE, Render, TelemetryMessages, collector_manifest,
                                       module_revisions)
 from collector.stats import Stats
@@ -45,6 +45,7 @@ class CollectorConfig:
     deadline_factor: float = 1.5
     reorder_window: float = 0.1
     format: str = RECORD  # collector.record_formats: RECORD or TELEMETRY_MESSAGE
+    receive_buffer: int = RECEIVE_BUFFER  # bytes asked of the kernel for the UDP socket
 
 
 def _tune_garbage_collector() -> None:
@@ -83,6 +84,7 @@ class Collector:
             establish_request(request, self.namespaces, None)  # FilterError now rather than later
         self._messages = MessageSchema(self.schema) if config.format == TELEMETRY_MESSAGE else None
         self.receiver: UdpReceiver | None = None
+        self.receive_buffer: ReceiveBuffer | None = None  # what the kernel granted, once bound
         self.master: MasterChannel | None = None
         self.metrics_port: int | None = None
         self._metrics_server: object | None = None
@@ -95,10 +97,11 @@ class Collector:
         config = self.config
         host, port = config.listen
         try:
-            sock = open_socket(host, port)
+            sock = open_socket(host, port, config.receive_buffer)
         except OSError as error:
             raise StartError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
-        self.receiver = UdpReceiver(sock, self.pipeline.datagram, self.stats.errors, drained=self.pipeline.drained)
+        self.receive_buffer = receive_buffer(sock, config.receive_buffer)
+        self.receiver = UdpReceiver(sock, self.pipeline.datagrams, self.stats.errors, caught_up=self.pipeline.caught_up)
         outputs = self.pipeline.outputs.outputs
         if config.jsonl is not None:
             try:
@@ -132,7 +135,7 @@ class Collector:
         self.receiver.start()
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick()))
         log.info("collector-started", extra={"fields": {
-            "listen": "%s:%d" % self.receiver.address, "receive-buffer": self.receiver.receive_buffer}})
+            "listen": "%s:%d" % self.receiver.address, "receive-buffer": self.receive_buffer.obtained}})
 
     def _render(self) -> Render:
         """How one output shapes its records; each output numbers its telemetry messages itself."""
@@ -147,11 +150,15 @@ class Collector:
     def _metrics(self) -> CollectorMetrics:
         """What ``/metrics`` reads: the counters, and the pipeline's figures asked at each scrape."""
         pipeline = self.pipeline
+        assert self.receive_buffer is not None
         return CollectorMetrics(self.stats, pipeline.reassembly, refusals=pipeline.refusals,
-                                segments_pending=lambda: pipeline.segments_pending)
+                                segments_pending=lambda: pipeline.segments_pending,
+                                receive_buffer=self.receive_buffer.obtained)
 
     async def _tick(self) -> None:
+        assert self.receiver is not None
         while True:
+            self.receiver.poll()  # an idle socket is caught up: its slots' deadlines may pass
             self.pipeline.tick()
             await asyncio.sleep(TICK)
 

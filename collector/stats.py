@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from collector.sequence import SequenceTracker
@@ -25,9 +25,16 @@ class Histogram:
         self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
         self.total = 0.0
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
+    def observe_all(self, values: Iterable[float]) -> None:
+        """Each value, a negative one as 0 (a clock step makes a record look early)."""
+        bounds, counts, bucket = self.bounds, self.counts, bisect.bisect_left
+        total = 0.0
+        for value in values:
+            if value < 0.0:
+                value = 0.0
+            counts[bucket(bounds, value)] += 1
+            total += value
+        self.total += total
 
     def cumulative(self) -> list[tuple[str, int]]:
         running, out = 0, []

@@ -48,13 +48,13 @@ MIN_SUPPORTED_MESSAGE_BYTES = 96 * 1024  # §5.2: messages SHOULD stay below 96 
 MAX_REASSEMBLY_SECONDS = 20.0  # §5.2: reassembly MUST NOT exceed 20 s
 
 _U32 = 0xFFFFFFFF
-_PRIVATE_BIT = 0x10
-_MEDIA_TYPE_BITS = 0x0F
 _MAX_OPTION_VALUE = 0xFF - 2
 # First octet of a version-1 header whose S and MT are not both zero (MT 0 without S is reserved).
-_FIRST_OCTET_USABLE = range((VERSION << 5) + 1, (VERSION + 1) << 5)
+USABLE_FIRST_OCTETS = frozenset(range((VERSION << 5) + 1, (VERSION + 1) << 5))
+MEDIA_TYPE_BITS = 0x0F
+PRIVATE_BIT = 0x10
 
-_FIXED = struct.Struct("!BBHII")
+FIXED_HEADER = struct.Struct("!BBHII")
 _SEGMENTED = struct.Struct("!BBHIIBBH")
 _SEGMENT_FIELD = struct.Struct("!H")
 
@@ -108,7 +108,7 @@ def decode_header(datagram: bytes | memoryview) -> tuple[Header, memoryview]:
     view = memoryview(datagram)
     if len(view) < FIXED_HEADER_LENGTH:
         raise DecodeError("short", f"{len(view)} octets, the fixed header has 12")
-    first, header_length, message_length, publisher_id, message_id = _FIXED.unpack_from(view)
+    first, header_length, message_length, publisher_id, message_id = FIXED_HEADER.unpack_from(view)
     if first >> 5 != VERSION:
         raise DecodeError("version", f"version {first >> 5}, only {VERSION} is known")
     if header_length < FIXED_HEADER_LENGTH:
@@ -129,8 +129,8 @@ def decode_header(datagram: bytes | memoryview) -> tuple[Header, memoryview]:
         segment = _segment_of(options)
     header = Header(
         VERSION,
-        bool(first & _PRIVATE_BIT),
-        first & _MEDIA_TYPE_BITS,
+        bool(first & PRIVATE_BIT),
+        first & MEDIA_TYPE_BITS,
         header_length,
         message_length,
         publisher_id,
@@ -183,9 +183,9 @@ def encode_header(header: Header) -> bytes:
         raise ValueError(f"message_length {header.message_length} out of range")
     if header.segment != _segment_of(header.options):
         raise ValueError(f"segment {header.segment} disagrees with the options")
-    if not (0 <= header.version <= 7 and 0 <= header.media_type <= _MEDIA_TYPE_BITS):
+    if not (0 <= header.version <= 7 and 0 <= header.media_type <= MEDIA_TYPE_BITS):
         raise ValueError("version or media_type does not fit its field")
-    private = _PRIVATE_BIT if header.private_encoding else 0
+    private = PRIVATE_BIT if header.private_encoding else 0
     first = header.version << 5 | private | header.media_type
     fixed = _pack_fixed(
         first, header_length, header.message_length, header.publisher_id, header.message_id
@@ -203,7 +203,7 @@ def _pack_fixed(
     first: int, header_length: int, message_length: int, publisher_id: int, message_id: int
 ) -> bytes:
     try:
-        return _FIXED.pack(first, header_length, message_length, publisher_id, message_id)
+        return FIXED_HEADER.pack(first, header_length, message_length, publisher_id, message_id)
     except struct.error as error:
         raise ValueError(f"a header field does not fit: {error}") from None
 
@@ -234,7 +234,7 @@ def encode_message(
     if max_segment_size is None or length <= max_segment_size:
         if length > MAX_MESSAGE_LENGTH:
             raise ValueError(f"{len(payload)}-octet payload does not fit one message; segment it")
-        return [_FIXED.pack(first, FIXED_HEADER_LENGTH, length, publisher_id, message_id) + payload]
+        return [FIXED_HEADER.pack(first, FIXED_HEADER_LENGTH, length, publisher_id, message_id) + payload]
     return _segment(payload, first, publisher_id, message_id, max_segment_size)
 
 
@@ -381,19 +381,19 @@ def whole_message(datagram: bytes) -> WholeMessage | None:
     segment or a message with options, and ``Reassembler.feed`` applies every rule to it.
     """
     try:
-        first, header_length, length, publisher_id, message_id = _FIXED.unpack_from(datagram)
+        first, header_length, length, publisher_id, message_id = FIXED_HEADER.unpack_from(datagram)
     except struct.error:
         return None
     if (
         header_length == FIXED_HEADER_LENGTH
-        and first in _FIRST_OCTET_USABLE
+        and first in USABLE_FIRST_OCTETS
         and length == len(datagram)
     ):
         return (
             publisher_id,
             message_id,
-            first & _MEDIA_TYPE_BITS,
-            bool(first & _PRIVATE_BIT),
+            first & MEDIA_TYPE_BITS,
+            bool(first & PRIVATE_BIT),
             datagram[FIXED_HEADER_LENGTH:],
         )
     return None

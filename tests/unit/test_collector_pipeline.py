@@ -210,11 +210,11 @@ def test_any_datagrams_never_raise_and_every_message_is_accounted_for(parts, str
 
     def counting_message(*fields):
         delivered["messages"] += 1
-        message(*fields)
+        return message(*fields)
 
     def counting_event(decoded, generator, arrived):
         events.append(decoded)
-        event(decoded, generator, arrived)
+        return event(decoded, generator, arrived)
 
     pipeline._message = counting_message
     pipeline.event = counting_event
