@@ -16,7 +16,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
@@ -105,26 +105,26 @@ class AgentRegistry:
         if link is not None:
             link.channel.send(message)
 
-    async def gather(self, generators: Iterable[str], selection: cc.FilterSpec | None,
-                     timeout: float = 2.0) -> list[cc.GetReply]:
-        """Ask each agent for its selected data; agents that do not answer in time are left out."""
-        futures = []
+    async def gather(self, requests: Mapping[str, cc.FilterSpec | None], timeout: float = 2.0) -> dict[str, cc.GetReply]:
+        """Ask each agent for the data its filter selects (``requests``: generator -> filter);
+        agents that do not answer in time are left out."""
+        futures: dict[str, tuple[int, asyncio.Future[cc.GetReply]]] = {}
         loop = asyncio.get_running_loop()
-        for generator in generators:
+        for generator, selection in requests.items():
             if generator not in self.agents:
                 continue
             request_id = next(self._requests)
             future = self._pending[request_id] = loop.create_future()
-            futures.append((request_id, future))
+            futures[generator] = (request_id, future)
             self.send(generator, cc.GetRequest(request_id, selection))
         if not futures:
-            return []
-        done, _ = await asyncio.wait([f for _, f in futures], timeout=timeout)
-        for request_id, _ in futures:
+            return {}
+        done, _ = await asyncio.wait([f for _, f in futures.values()], timeout=timeout)
+        for request_id, _ in futures.values():
             self._pending.pop(request_id, None)
         if len(done) < len(futures):
             log.warning("get-incomplete", extra={"fields": {"asked": len(futures), "answered": len(done)}})
-        return [f.result() for f in done]
+        return {generator: future.result() for generator, (_, future) in futures.items() if future in done}
 
     # --- connections --------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 from server.authz import SERVER, Gate, Principal
 from server.configured_subscriptions import ConfigError, configured_subscriptions, diff
 from server.datastore import Commit
+from server.decompose import FilterUnsupported, check_filter
 from server.delivery import Delivery
 from server.observation import Observers
 from server.placement import Placement
@@ -70,11 +71,21 @@ class ConfiguredReconciler:
             raise RpcError("resource-denied", f"this publisher serves at most {self._max_subscriptions} subscriptions "
                            f"({dynamic} dynamic ones are open)", path="/sn:subscriptions", path_namespaces={"sn": SN})
         for spec in specs:
+            self._check_filter(spec)
             existing = self._table.get(spec.id)
             if existing is not None and existing.dynamic:
                 raise RpcError("invalid-value", f"subscription id {spec.id} is in use by a dynamic subscription",
                                path=f"/sn:subscriptions/sn:subscription[sn:id='{spec.id}']",
                                path_namespaces={"sn": SN})
+
+    def _check_filter(self, spec: SubscriptionSpec) -> None:
+        try:
+            check_filter(spec.filter)
+        except FilterUnsupported as error:
+            raise RpcError("invalid-value", f"{error.error_message} ({error.hint})",
+                           app_tag="ietf-subscribed-notifications:filter-unsupported",
+                           path=f"/sn:subscriptions/sn:subscription[sn:id='{spec.id}']",
+                           path_namespaces={"sn": SN}) from None
 
     def running_committed(self, commit: Commit) -> None:
         self.reconcile(commit.after, commit.who)
@@ -123,7 +134,7 @@ class ConfiguredReconciler:
         receivers = tuple(receiver.name for receiver in spec.receivers)
         delivery = Delivery(spec.id, self._emitter(spec), who, receivers, self._gate, self._observers)
         subscription = Subscription(spec, delivery, who, None)
-        self._placement.assign(subscription, self._placement.shares_for(spec))
+        self._placement.assign(subscription, self._placement.plan_for(spec))
         subscription.announced = list(subscription.generators)
         self._table.add(subscription)
         subscription.state(state_notification("subscription-started", spec.id, spec=spec,
@@ -135,7 +146,7 @@ class ConfiguredReconciler:
         delivery = subscription.delivery
         delivery.emitter = self._emitter(spec)
         delivery.receivers = tuple(receiver.name for receiver in spec.receivers)
-        self._placement.reshape(subscription, spec, self._placement.shares_for(spec, subscription.failed),
+        self._placement.reshape(subscription, spec, self._placement.plan_for(spec, subscription.failed),
                                 "configuration changed")
 
     def _terminate(self, subscription: Subscription | None) -> None:

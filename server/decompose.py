@@ -1,35 +1,27 @@
-"""Subscription decomposition (draft-zhou-netconf-multi-stream-originators §5).
+"""Subscription decomposition (draft-zhou-netconf-multi-stream-originators §5): which
+originators serve a global subscription's filter, and what filter each runs on its own data,
+such that the union of their results is exactly what the filter selects on the whole device
+and no node comes from two of them.
 
-Given a global subscription's filter and the Resource-Location Table, find the originators
-(message-generator-ids) whose data the filter can select: each gets a component subscription
-with the same filter and evaluates it on its own data only.
-
-Each generator's data is the table entries it owns, each with its whole subtree; the Master
-(``"1"``) also owns everything outside the table's entries: other top-level nodes, non-list
-siblings of the table's lists (``/hw:hardware/hw:last-change``) and entries of lists the table
-does not know.  For a list the table knows, the table lists every entry (see
+Each generator's data is the table entries it owns, each with its whole subtree, inside the
+containers on their paths; the Master (``"1"``) also owns everything outside the table's
+entries.  For a list the table knows, the table lists every entry (see
 :mod:`server.resource_location`).
 
-The answer never misses a generator whose filtered data is non-empty.  It is exact when the
-filter restricts list entries by their keys only; where the filter may depend on content the
-table does not hold (a non-key leaf, a position, a function, ``//``, ``*``, anything not
-analysed), every owner of the lists concerned is included, and the Master too when data outside
-the table's entries can be concerned.
+A filter is read against the table's shape (:mod:`server.table_shape`), never evaluated on
+data, and served one of three ways:
 
-The filter is analysed against the *shape* of the table, never evaluated on data:
-
-- subtree filters: one walk of the filter along the paths to the table's lists; at a list,
-  the entry filters that content-match every key give the entries (as
-  :func:`mso.filters.selected_keys` would), and anything the filter selects beside the lists
-  involves the Master;
-- XPath filters: each ``|`` branch that is a plain location path is followed along the paths to
-  the table's lists; predicates on a list step become a formula over key comparisons (anything
-  else in them counts as "may be true"), so entries are looked up by key, not scanned.
-  Predicates above the lists are ignored, and steps below an entry stay inside it unless they
-  go back up (``..``, axes), which makes the branch conservative.
-
-The table's lists are assumed not to nest inside each other's entries beyond what the
-conservative cases cover: entries of a table list inside a selected entry are all included.
+- **as it is**: where what it selects on each originator's data depends only on that data (key
+  and content predicates on the entries they test, paths down the tree), every originator
+  whose entries it can select runs the filter itself;
+- **rewritten per originator**: where its selection also depends on which entries exist (an
+  XPath step back up out of an entry, a predicate on a container or on other entries that reads
+  only keys), the Master evaluates that part on the key skeleton and gives each originator a
+  filter naming what it selects there (:func:`_rewrite`);
+- **whole**: where it depends on content held on other originators or on the order of data
+  from several of them (a subtree content match beside a list, a predicate reading other
+  entries' content, ``..`` after a content predicate, positions), the Master serves it itself
+  from the whole device's data; ``whole`` says why.
 
 Pure module: no I/O, no asyncio.
 """
@@ -37,63 +29,82 @@ Pure module: no I/O, no asyncio.
 from __future__ import annotations
 
 import functools
-import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from lxml import etree
 
-from mso.filters import FilterError, KeyIndex, _Token, _tokens, compile_xpath
+from mso.filters import KeyIndex, compile_xpath
+from mso.generators import MASTER_GENERATOR
 from mso.sampling import subtree_children
 from mso.subscription_model import FilterSpec
-from mso.generators import MASTER_GENERATOR
-from server.resource_location import Resource, ResourceLocationTable
+from server import xpath_ast as ast
+from server.resource_location import ResourceLocationTable
+from server.table_shape import KeyValues, ListPath, Shape, ShapeNode, TableView, shape_trie, skeleton_node, table_view
+from server.xpath_reach import (LOCAL, WHOLE, AllOf, Branch, Formula, FilterUnsupported, Selected, read_xpath,
+                                unsupported)
 
-ListPath = tuple[str, ...]
-KeyValues = tuple[str, ...]
+NOTHING = FilterSpec("subtree")
+"""A filter that selects nothing (RFC 6241 §6.4.2): the Master's when nobody owns what a filter selects."""
 
-
-def decompose(selection: FilterSpec | None, table: ResourceLocationTable, keys: KeyIndex) -> list[str]:
-    """The message-generator-ids whose data the filter can select, sorted numerically ("1" < "2" < "10")."""
-    reach = _reach(selection, table, keys)
-    view = _view(table)
-    generators = {MASTER_GENERATOR} if reach.outside else set()
-    for list_path, chosen in reach.lists.items():
-        if chosen is None:
-            generators |= view.owners[list_path]
-        else:
-            entries = table.entries(list_path)
-            generators.update(entries[key_values] for key_values in chosen)
-    return sorted(generators, key=int)
+__all__ = ["Decomposition", "FilterUnsupported", "NOTHING", "check_filter", "decompose"]
 
 
-def involved_entries(
-    selection: FilterSpec | None, table: ResourceLocationTable, keys: KeyIndex
-) -> dict[str, set[Resource]]:
-    """Generator -> the table entries it owns that the filter can select.
+@dataclass(frozen=True)
+class Decomposition:
+    """Who serves a filter, and what each of them runs on its own data."""
 
-    The generators are those of :func:`decompose`; where the filter's reach in a list is not
-    known precisely, all of the generator's entries in that list are given.  The Master may
-    map to an empty set: it is involved for data outside the table's entries.
-    """
-    reach = _reach(selection, table, keys)
-    involved: dict[str, set[Resource]] = {MASTER_GENERATOR: set()} if reach.outside else {}
-    for list_path, chosen in reach.lists.items():
-        entries = table.entries(list_path)
-        for key_values in entries if chosen is None else chosen:
-            involved.setdefault(entries[key_values], set()).add((list_path, key_values))
-    return involved
+    filters: Mapping[str, FilterSpec | None] = field(default_factory=dict)
+    whole: str | None = None  # why the Master serves it from the whole device's data (None: decomposed)
+
+    @property
+    def generators(self) -> list[str]:
+        """Sorted numerically ("1" < "2" < "10")."""
+        return sorted(self.filters, key=int)
+
+
+def decompose(selection: FilterSpec | None, table: ResourceLocationTable, keys: KeyIndex) -> Decomposition:
+    """How ``selection`` is served on ``table``'s originators (see the module doc).
+
+    Raises FilterError for a filter that cannot run, :class:`FilterUnsupported` for one the
+    Master can evaluate neither way."""
+    view = table_view(table)
+    if selection is None:
+        return Decomposition({generator: None for generator in _everyone(view)})
+    if selection.kind == "subtree":
+        return _decompose_subtree(selection, view, keys)
+    if selection.kind == "xpath":
+        return _decompose_xpath(selection, view, keys)
+    raise ValueError(f"unknown filter kind {selection.kind!r}")
+
+
+def check_filter(selection: FilterSpec | None) -> None:
+    """Raise :class:`FilterUnsupported` for a filter that can be evaluated neither way,
+    whatever the table holds."""
+    if selection is not None and selection.kind == "xpath":
+        reason = unsupported(ast.parse(selection.xpath))
+        if reason:
+            raise FilterUnsupported(f"filter: {reason}", f"{reason}; write the condition with XPath 1.0's own "
+                                                         "functions on the data the filter selects")
+
+
+def _everyone(view: TableView) -> set[str]:
+    return {MASTER_GENERATOR, *(owner for owners in view.owners.values() for owner in owners)}
+
+
+def _whole(selection: FilterSpec, reason: str) -> Decomposition:
+    return Decomposition({MASTER_GENERATOR: selection}, reason)
 
 
 # --------------------------------------------------------------------------------------
-# What a filter can reach, in the table's terms
+# What a filter reaches, in the table's terms
 # --------------------------------------------------------------------------------------
 
 
 @dataclass
 class _Reach:
     """Whether a filter can select data outside the table's entries (``outside``), and per
-    table list the keys of the entries it can select (None: any entry; only keys in the table)."""
+    table list the keys of the entries it can select (None: any entry)."""
 
     outside: bool = False
     lists: dict[ListPath, set[KeyValues] | None] = field(default_factory=dict)
@@ -104,89 +115,28 @@ class _Reach:
             mine = self.lists.get(list_path, set())
             self.lists[list_path] = None if mine is None or chosen is None else mine | chosen
 
-    def resolved(self, table: ResourceLocationTable) -> _Reach:
-        """A copy keeping only the keys that are in the table."""
-        lists: dict[ListPath, set[KeyValues] | None] = {}
+    def generators(self, view: TableView) -> set[str]:
+        found = {MASTER_GENERATOR} if self.outside else set()
         for list_path, chosen in self.lists.items():
-            entries = table.entries(list_path)
-            lists[list_path] = None if chosen is None else {key_values for key_values in chosen if key_values in entries}
-        return _Reach(self.outside, lists)
+            if chosen is None:
+                found |= view.owners.get(list_path, frozenset())
+            else:
+                entries = view.table.entries(list_path)
+                found.update(entries[key_values] for key_values in chosen if key_values in entries)
+        return found
 
 
-@dataclass
-class _Node:
-    """A node on the paths from the root to the table's lists (a trie of their schema paths)."""
-
-    children: dict[str, _Node] = field(default_factory=dict)
-    list_path: ListPath | None = None  # set when this node is one of the table's lists
-    lists_below: list[ListPath] = field(default_factory=list)  # including this node's own list
-
-    def matching(self, filter_tag: str) -> tuple[list[_Node], bool]:
-        """The children a subtree filter node matches, and whether it may match other nodes too
-        (one in no namespace matches its local name in every namespace)."""
-        if filter_tag.startswith("{"):
-            child = self.children.get(filter_tag)
-            return ([child], False) if child is not None else ([], True)
-        return [child for tag, child in self.children.items() if _local_name(tag) == filter_tag], True
-
-    def everything(self) -> _Reach:
-        """Conservative reach of a filter that selects this node, or may select anything under it."""
-        return _Reach(outside=True, lists={list_path: None for list_path in self.lists_below})
+def _everything_below(node: ShapeNode) -> _Reach:
+    """Reach of a filter that selects ``node``, or may select anything under it."""
+    return _Reach(outside=True, lists={list_path: None for list_path in node.lists_below})
 
 
-def _trie(list_paths: Iterable[ListPath]) -> _Node:
-    root = _Node()
-    for list_path in list_paths:
-        node = root
-        node.lists_below.append(list_path)
-        for tag in list_path:
-            node = node.children.setdefault(tag, _Node())
-            node.lists_below.append(list_path)
-        node.list_path = list_path
-    return root
-
-
-@dataclass(frozen=True)
-class _TableView:
-    """What the decomposer derives from one version of a table."""
-
-    version: int
-    root: _Node
-    owners: dict[ListPath, frozenset[str]]  # of each list's entries, in a stable order
-
-    @classmethod
-    def of(cls, table: ResourceLocationTable) -> _TableView:
-        list_paths = sorted(table.list_paths())
-        owners = {list_path: frozenset(table.entries(list_path).values()) for list_path in list_paths}
-        return cls(table.version, _trie(list_paths), owners)
-
-    def shape(self, keys: KeyIndex) -> tuple[tuple[ListPath, tuple[str, ...] | None], ...]:
-        """The table's lists with their keys: all a subtree filter's reading depends on."""
-        return tuple((list_path, keys.get(list_path)) for list_path in self.owners)
-
-
-_VIEWS: weakref.WeakKeyDictionary[ResourceLocationTable, _TableView] = weakref.WeakKeyDictionary()
-
-
-def _view(table: ResourceLocationTable) -> _TableView:
-    """The table's view, rebuilt only when the table's version moved."""
-    view = _VIEWS.get(table)
-    if view is None or view.version != table.version:
-        view = _VIEWS[table] = _TableView.of(table)
-    return view
-
-
-def _reach(selection: FilterSpec | None, table: ResourceLocationTable, keys: KeyIndex) -> _Reach:
-    view = _view(table)
-    if selection is None:
-        return view.root.everything()
-    if selection.kind == "subtree":
-        return _subtree_plan(selection.subtree_xml, view.shape(keys)).resolved(table)
-    if selection.kind == "xpath":
-        namespaces = dict(selection.namespaces)
-        compile_xpath(selection.xpath, namespaces)  # raises FilterError for what cannot run
-        return _xpath_reach(selection.xpath, namespaces, view.root, table, keys)
-    raise ValueError(f"unknown filter kind {selection.kind!r}")
+def _entries_reach(node: ShapeNode, chosen: set[KeyValues] | None) -> _Reach:
+    """Reach of a path that ends in these entries of ``node``'s list or below them."""
+    assert node.list_path is not None
+    reach = _Reach(lists={nested: None for nested in node.lists_below} if chosen is None or chosen else {})
+    reach.lists[node.list_path] = chosen
+    return reach
 
 
 # --------------------------------------------------------------------------------------
@@ -194,47 +144,87 @@ def _reach(selection: FilterSpec | None, table: ResourceLocationTable, keys: Key
 # --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _SubtreeReading:
+    reach: _Reach
+    whole: str | None
+
+
+def _decompose_subtree(selection: FilterSpec, view: TableView, keys: KeyIndex) -> Decomposition:
+    reading = _read_subtree(selection.subtree_xml, view.shape(keys))
+    if reading.whole:
+        return _whole(selection, reading.whole)
+    return Decomposition({generator: selection for generator in reading.reach.generators(view)})
+
+
 @functools.lru_cache(maxsize=256)
-def _subtree_plan(subtree_xml: bytes, shape: tuple[tuple[ListPath, tuple[str, ...] | None], ...]) -> _Reach:
-    """A subtree filter's reach with keys not yet checked against the table.
+def _read_subtree(subtree_xml: bytes, shape: Shape) -> _SubtreeReading:
+    """A subtree filter's reach and whether it needs the whole device.
 
     Cached: it depends only on the filter and the table's lists, not on who owns what, so
-    re-decomposing after ownership changes does not read a long filter again.  Callers take
-    :meth:`_Reach.resolved` copies and never change the cached one.
+    re-decomposing after ownership changes does not read a long filter again.  Callers never
+    change the cached reach.
     """
-    keys = {list_path: key_tags for list_path, key_tags in shape if key_tags is not None}
-    return _subtree_reach(subtree_children(subtree_xml), _trie(list_path for list_path, _ in shape), keys)
+    root = shape_trie(shape)
+    whole: list[str] = []
+    reach = _subtree_reach(subtree_children(subtree_xml), root, whole)
+    return _SubtreeReading(reach, whole[0] if whole else None)
 
 
-def _subtree_reach(filter_nodes: Iterable[etree._Element], node: _Node, keys: KeyIndex) -> _Reach:
-    """Reach of a subtree filter sibling set matched against the children of ``node``.
+def _matching(node: ShapeNode, filter_tag: str) -> tuple[list[ShapeNode], bool]:
+    """The trie children a subtree filter node matches, and whether it may match other nodes
+    too (one in no namespace matches its local name in every namespace)."""
+    if filter_tag.startswith("{"):
+        child = node.children.get(filter_tag)
+        return ([child], False) if child is not None else ([], True)
+    return [child for tag, child in node.children.items() if _local_name(tag) == filter_tag], True
+
+
+def _is_content_match(filter_node: etree._Element) -> bool:
+    return not len(filter_node) and bool((filter_node.text or "").strip())
+
+
+def _subtree_reach(filter_nodes: Sequence[etree._Element], node: ShapeNode, whole: list[str]) -> _Reach:
+    """Reach of a subtree filter sibling set matched against the instance of ``node``.
 
     A filter node that matches no node on the way to the table's lists may select data
-    outside them; so may one in no namespace, which matches its local name in every
-    namespace.  A filter node that stops at a container selects all of it, the Master's
-    leaves beside the lists included.  The filter nodes for one list are read together.
+    outside them; so may one in no namespace.  A filter node that stops at a container
+    selects all of it, the Master's leaves beside the lists included.  The filter nodes for one
+    list are read together.  A content match that may test a leaf of the container (the
+    Master's) decides whether the container's other nodes are selected at all: where those can
+    be agents' entries, only the whole device answers (``whole`` gets why).
     """
     reach = _Reach()
     entry_filters: dict[ListPath, list[etree._Element]] = {}
+    beside: list[str] = []
+    only_content = all(_is_content_match(f) for f in filter_nodes if isinstance(f.tag, str))
     for filter_node in filter_nodes:
-        children, elsewhere = node.matching(filter_node.tag)
+        if not isinstance(filter_node.tag, str):
+            continue
+        children, elsewhere = _matching(node, filter_node.tag)
         reach.outside |= elsewhere
+        if _is_content_match(filter_node) and elsewhere:
+            beside.append(_local_name(filter_node.tag))
         for child in children:
             if child.list_path is not None:
                 entry_filters.setdefault(child.list_path, []).append(filter_node)
             elif len(filter_node):
-                reach.absorb(_subtree_reach(filter_node, child, keys))
+                reach.absorb(_subtree_reach(filter_node, child, whole))
             else:
-                reach.absorb(child.everything())
+                reach.absorb(_everything_below(child))
     for list_path, filters in entry_filters.items():
         list_node = node.children[list_path[-1]]
-        reach.absorb(_entries_reach(list_node, _content_matched_keys(filters, keys.get(list_path))))
+        reach.absorb(_entries_reach(list_node, _content_matched_keys(filters, list_node.key_tags)))
+    if beside and only_content:
+        reach.absorb(_everything_below(node))  # a content match alone selects the whole instance
+    if beside and reach.lists:
+        where = "/".join(_local_name(tag) for tag in node.path) or "the top level"
+        whole.append(f"the content match on {', '.join(beside)} in {where} decides whether entries held by line "
+                     "cards are selected")
     return reach
 
 
-def _content_matched_keys(
-    entry_filters: Sequence[etree._Element], key_tags: tuple[str, ...] | None
-) -> set[KeyValues] | None:
+def _content_matched_keys(entry_filters: Sequence[etree._Element], key_tags: tuple[str, ...]) -> set[KeyValues] | None:
     """Keys some entry filter content-matches on every key (None: any entry, as soon as one
     entry filter leaves a key open); what :func:`mso.filters.selected_keys` finds, in one pass
     over the filter."""
@@ -265,250 +255,149 @@ def _local_name(clark: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Step:
-    """One location step: the ``/`` or ``//`` before it, its head tokens and its predicates."""
-
-    separator: str
-    head: tuple[_Token, ...]
-    predicates: tuple[tuple[_Token, ...], ...]
-
-    @property
-    def name(self) -> str | None:
-        """The QName of a plain child step by name; None for ``*``, ``p:*``, node type
-        tests, axes, attributes, ``.`` and ``..``."""
-        if len(self.head) == 1 and self.head[0].kind == "name" and not self.head[0].text.endswith("*"):
-            return self.head[0].text
-        return None
-
-    @property
-    def moves_up(self) -> bool:
-        """Whether the step may leave the subtree it starts from (``..`` or an explicit axis)."""
-        return any(token.text in ("..", "::") for token in self.head)
-
-
-def _xpath_reach(
-    expression: str, namespaces: Mapping[str, str], root: _Node, table: ResourceLocationTable, keys: KeyIndex
-) -> _Reach:
-    reach = _Reach()
-    for steps in _branches(expression):
-        reach.absorb(_branch_reach(steps, namespaces, root, table, keys) if steps is not None else root.everything())
-    return reach
+def _decompose_xpath(selection: FilterSpec, view: TableView, keys: KeyIndex) -> Decomposition:
+    compile_xpath(selection.xpath, dict(selection.namespaces))  # raises FilterError for what cannot run
+    shape = view.shape(keys)
+    reading = read_xpath(selection.xpath, selection.namespaces, shape)
+    if reading.verdict == WHOLE:
+        return _whole(selection, reading.reason)
+    if reading.verdict == LOCAL:
+        generators: set[str] = set()
+        for branch in reading.branches:
+            generators |= _selected_generators(branch.selected, view)
+        return Decomposition({generator: selection for generator in generators})
+    prefixes = _Prefixes(selection.namespaces)
+    paths: dict[str, list[str]] = {}
+    for branch in reading.branches:
+        if branch.verdict == LOCAL:
+            per_generator = {g: [ast.unparse(branch.tree)] for g in _selected_generators(branch.selected, view)}
+        else:
+            rewritten = _rewrite(branch, view, keys, prefixes)
+            if isinstance(rewritten, str):
+                return _whole(selection, rewritten)
+            per_generator = rewritten
+        for generator, texts in per_generator.items():
+            paths.setdefault(generator, []).extend(texts)
+    namespaces = prefixes.namespaces
+    return Decomposition({generator: FilterSpec("xpath", xpath=" | ".join(dict.fromkeys(texts)), namespaces=namespaces)
+                          for generator, texts in paths.items()})
 
 
-@functools.lru_cache(maxsize=512)
-def _branches(expression: str) -> tuple[tuple[_Step, ...] | None, ...]:
-    """The ``|`` branches of an expression as location paths (None: not a plain location path)."""
-    tokens = list(_tokens(expression))
-    return tuple(_location_path(branch) for branch in _split(tokens, "|"))
+def _selected_generators(selected: Selected, view: TableView) -> set[str]:
+    reach = _Reach(outside=selected.master)
+    for list_path, formulas in selected.lists:
+        reach.absorb(_Reach(lists={list_path: None if formulas is None else _keys_satisfying(formulas, list_path,
+                                                                                              view)}))
+    return reach.generators(view)
 
 
-def _split(tokens: Sequence[_Token], operator: str) -> list[Sequence[_Token]]:
-    """``tokens`` cut at ``operator`` where it stands outside brackets and parentheses."""
-    parts: list[Sequence[_Token]] = []
-    depth = start = 0
-    for position, token in enumerate(tokens):
-        if token.text in ("(", "["):
-            depth += 1
-        elif token.text in (")", "]"):
-            depth -= 1
-        elif depth == 0 and token.kind == "operator" and token.text == operator:
-            parts.append(tokens[start:position])
-            start = position + 1
-    parts.append(tokens[start:])
-    return parts
-
-
-def _closing(tokens: Sequence[_Token], opening: int) -> int:
-    """Position of the bracket or parenthesis closing the one at ``opening``."""
-    depth = 0
-    for position in range(opening, len(tokens)):
-        if tokens[position].text in ("(", "["):
-            depth += 1
-        elif tokens[position].text in (")", "]"):
-            depth -= 1
-            if depth == 0:
-                return position
-    raise FilterError("unbalanced brackets in XPath")
-
-
-def _location_path(tokens: Sequence[_Token]) -> tuple[_Step, ...] | None:
-    """Steps of ``[/|//] step (/|// step)*``, each step a head and predicates; None otherwise."""
-    steps: list[_Step] = []
-    position, separator = 0, "/"
-    if tokens and tokens[0].text in ("/", "//"):
-        separator, position = tokens[0].text, 1
-    while position < len(tokens):
-        head_end = _head_end(tokens, position)
-        if head_end is None:
-            return None
-        head, position = tuple(tokens[position:head_end]), head_end
-        predicates: list[tuple[_Token, ...]] = []
-        while position < len(tokens) and tokens[position].text == "[":
-            close = _closing(tokens, position)
-            predicates.append(tuple(tokens[position + 1 : close]))
-            position = close + 1
-        steps.append(_Step(separator, head, tuple(predicates)))
-        if position < len(tokens):
-            if tokens[position].text not in ("/", "//"):
-                return None
-            separator, position = tokens[position].text, position + 1
-    return tuple(steps)
-
-
-def _head_end(tokens: Sequence[_Token], position: int) -> int | None:
-    """End of the step head starting at ``position`` (name test, node type test, axis,
-    ``@``, ``.`` or ``..``); None when no step starts there."""
-    token = tokens[position]
-    following = tokens[position + 1].text if position + 1 < len(tokens) else None
-    if token.text in (".", ".."):
-        return position + 1
-    if token.text == "@":
-        return _head_end(tokens, position + 1) if following is not None else None
-    if token.kind != "name":
-        return None
-    if following == "::":
-        return _head_end(tokens, position + 2) if position + 2 < len(tokens) else None
-    if following == "(":
-        return _closing(tokens, position + 1) + 1
-    return position + 1
-
-
-def _branch_reach(
-    steps: tuple[_Step, ...], namespaces: Mapping[str, str], root: _Node, table: ResourceLocationTable,
-    keys: KeyIndex,
-) -> _Reach:
-    """Follow one location path along the table's paths (predicates above lists ignored).
-
-    A path that may go back up (``..``, axes) can end anywhere, so it reaches everything.
-    """
-    if any(step.moves_up for step in steps):
-        return root.everything()
-    node = root
-    for step in steps:
-        if step.separator == "//" or step.name is None:
-            return node.everything()
-        child = node.children.get(_clark(step.name, namespaces))
-        if child is None:
-            return _Reach(outside=True)  # a node outside the table's lists is the Master's
-        if child.list_path is not None:
-            return _entries_reach(child, _entry_keys(child.list_path, step.predicates, namespaces, table, keys))
-        node = child
-    return node.everything()
-
-
-def _entries_reach(node: _Node, chosen: set[KeyValues] | None) -> _Reach:
-    """Reach of a path that ends in these entries of ``node``'s list or below them: the
-    entries of table lists inside them are reached too, whichever they are."""
-    reach = _Reach(lists={nested: None for nested in node.lists_below} if chosen is None or chosen else {})
-    reach.lists[node.list_path] = chosen
-    return reach
-
-
-def _clark(qname: str, namespaces: Mapping[str, str]) -> str:
-    """Clark name of an XPath QName; an unprefixed name is in no namespace (XPath 1.0)."""
-    prefix, _, local = qname.rpartition(":")
-    return f"{{{namespaces[prefix]}}}{local}" if prefix else local
-
-
-def _entry_keys(
-    list_path: ListPath, predicates: Sequence[Sequence[_Token]], namespaces: Mapping[str, str],
-    table: ResourceLocationTable, keys: KeyIndex,
-) -> set[KeyValues] | None:
-    """Keys of the table entries the list step's predicates can keep (None: any entry)."""
-    key_tags = keys.get(list_path)
-    if not predicates or not key_tags:
-        return None
-    positions = {tag: position for position, tag in enumerate(key_tags)}
-    formula = _All(tuple(_formula(predicate, positions, namespaces) for predicate in predicates))
+def _keys_satisfying(formulas: tuple[Formula, ...], list_path: ListPath, view: TableView) -> set[KeyValues] | None:
+    """Keys of the table entries the formulas can keep (None: any entry)."""
+    formula = AllOf(formulas)
     if formula.holds(None):
         return None
-    entries = table.entries(list_path)
-    if len(key_tags) == 1:
-        candidates: Iterable[KeyValues] = {(atom.value,) for atom in formula.atoms()}
+    entries = view.table.entries(list_path)
+    atoms = {atom.position for atom in formula.atoms()}
+    candidates: Iterable[KeyValues]
+    if atoms == {0} and all(len(key_values) == 1 for key_values in list(entries)[:1]):
+        candidates = {(atom.value,) for atom in formula.atoms()}
     else:
         candidates = entries
     return {key_values for key_values in candidates if key_values in entries and formula.holds(key_values)}
 
 
-# Predicates on a list step, as formulas over key comparisons.  Anything else in them is
-# unknown and may be true; the formulas are and/or only, so assuming an unknown part true
-# can only widen what a predicate keeps.  Each predicate filters the entries the previous
-# ones kept, so what any of them can keep bounds the result, positions included.
+class _Prefixes:
+    """The prefixes of a rewritten filter: the original ones, and new ones for namespaces the
+    original binds no prefix to."""
+
+    def __init__(self, namespaces: Sequence[tuple[str, str]]) -> None:
+        self._bound = dict(namespaces)
+        self._of = {uri: prefix for prefix, uri in reversed(list(namespaces))}
+
+    def of(self, namespace: str) -> str:
+        prefix = self._of.get(namespace)
+        if prefix is None:
+            prefix = f"mso-dx{len(self._bound)}"
+            self._bound[prefix] = self._of[namespace] = namespace
+        return prefix
+
+    @property
+    def namespaces(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(self._bound.items()))
 
 
-@dataclass(frozen=True)
-class _KeyIs:
-    """``key = 'literal'`` (or the other way round) for the key at ``position``."""
-
-    position: int
-    value: str
-
-    def holds(self, key_values: KeyValues | None) -> bool:
-        """Truth for an entry (None: an entry whose keys equal no literal of the formula)."""
-        return key_values is not None and key_values[self.position] == self.value
-
-    def atoms(self) -> Iterator[_KeyIs]:
-        yield self
-
-
-@dataclass(frozen=True)
-class _Unknown:
-    def holds(self, key_values: KeyValues | None) -> bool:
-        return True
-
-    def atoms(self) -> Iterator[_KeyIs]:
-        return iter(())
-
-
-@dataclass(frozen=True)
-class _All:
-    parts: tuple[_Formula, ...]
-
-    def holds(self, key_values: KeyValues | None) -> bool:
-        return all(part.holds(key_values) for part in self.parts)
-
-    def atoms(self) -> Iterator[_KeyIs]:
-        for part in self.parts:
-            yield from part.atoms()
-
-
-@dataclass(frozen=True)
-class _Any:
-    parts: tuple[_Formula, ...]
-
-    def holds(self, key_values: KeyValues | None) -> bool:
-        return any(part.holds(key_values) for part in self.parts)
-
-    def atoms(self) -> Iterator[_KeyIs]:
-        for part in self.parts:
-            yield from part.atoms()
+def _rewrite(branch: Branch, view: TableView, keys: KeyIndex, prefixes: _Prefixes) -> dict[str, list[str]] | str:
+    """A keyed branch as one filter per originator: its concrete prefix evaluated on the key
+    skeleton, each node found named by its path and keys, followed by the rest of the branch
+    (which must then be local).  Returns why the branch needs the whole device instead, if
+    the rest is not local."""
+    tree = branch.tree
+    assert isinstance(tree, ast.LocationPath) and branch.split is not None
+    step_number, kept, head = branch.split
+    steps = tree.steps
+    prefix = list(steps[:step_number])
+    remaining: tuple[ast.Expr, ...] = ()
+    rest = steps[step_number:]
+    if head:
+        current = steps[step_number]
+        prefix.append(replace(current, predicates=current.predicates[:kept]))
+        remaining, rest = current.predicates[kept:], steps[step_number + 1:]
+    found = compile_xpath(ast.unparse(ast.LocationPath(True, tuple(prefix))), dict(prefixes.namespaces)).selected(
+        view.skeleton(keys))
+    lists = {list_path: key_tags or () for list_path, key_tags in view.shape(keys)}
+    groups: dict[tuple[str | None, tuple[str, ...], str | None], list[KeyValues]] = {}
+    for element in dict.fromkeys(found):
+        node = skeleton_node(element, lists)
+        owner = view.owner((node.path, node.entry)) if node.entry is not None else None
+        groups.setdefault((owner, node.path, node.key_tag), []).append(node.entry or ())
+    out: dict[str, list[str]] = {}
+    for (owner, path, key_tag), entries in groups.items():
+        if owner is not None and len(entries) == sum(1 for o in view.table.entries(path).values() if o == owner):
+            entries_named: list[KeyValues] | None = None  # all of the owner's: its data holds no others
+        else:
+            entries_named = entries if owner is not None else None
+        named = _naming_steps(path, entries_named, lists, key_tag, prefixes)
+        if remaining:
+            named.append(ast.Step("self", ast.TypeTest("node"), remaining))
+        text = ast.unparse(ast.LocationPath(True, (*named, *rest)))
+        reading = read_xpath(text, prefixes.namespaces, view.shape(keys))
+        if reading.verdict != LOCAL:
+            return f"{branch.reason}, and what follows it reads {reading.reason or 'beyond the entries it tests'}"
+        # entries: their owner runs it; a container: whoever has data below it that the rest selects
+        for generator in [owner] if owner is not None else _selected_generators(reading.branches[0].selected, view):
+            out.setdefault(generator, []).append(text)
+    return out
 
 
-_Formula = _KeyIs | _Unknown | _All | _Any
+def _naming_steps(path: tuple[str, ...], entries: list[KeyValues] | None, lists: Mapping[ListPath, tuple[str, ...]],
+                  key_tag: str | None, prefixes: _Prefixes) -> list[ast.Step]:
+    """Child steps down ``path``; for a list, its last step keeps ``entries`` by key (and a
+    ``key_tag`` step goes on to that key leaf)."""
+    steps = [ast.Step("child", _name_test(tag, prefixes)) for tag in path]
+    if entries is not None:
+        key_tags = lists[path]
+        alternatives = [_all_of([_key_equals(tag, value, prefixes) for tag, value in zip(key_tags, key_values)])
+                        for key_values in entries]
+        condition = alternatives[0]
+        for alternative in alternatives[1:]:
+            condition = ast.Binary("or", condition, alternative)
+        steps[-1] = replace(steps[-1], predicates=(condition,))
+    if key_tag is not None:
+        steps.append(ast.Step("child", _name_test(key_tag, prefixes)))
+    return steps
 
 
-def _formula(tokens: Sequence[_Token], positions: Mapping[str, int], namespaces: Mapping[str, str]) -> _Formula:
-    """A predicate expression as a formula (``or`` binds loosest, then ``and``, then ``=``)."""
-    alternatives = _split(tokens, "or")
-    if len(alternatives) > 1:
-        return _Any(tuple(_formula(part, positions, namespaces) for part in alternatives))
-    factors = _split(tokens, "and")
-    if len(factors) > 1:
-        return _All(tuple(_formula(part, positions, namespaces) for part in factors))
-    if tokens and tokens[0].text == "(" and _closing(tokens, 0) == len(tokens) - 1:
-        return _formula(tokens[1:-1], positions, namespaces)
-    return _key_comparison(tokens, positions, namespaces)
+def _all_of(conditions: list[ast.Expr]) -> ast.Expr:
+    condition = conditions[0]
+    for other in conditions[1:]:
+        condition = ast.Binary("and", condition, other)
+    return condition
 
 
-def _key_comparison(
-    tokens: Sequence[_Token], positions: Mapping[str, int], namespaces: Mapping[str, str]
-) -> _KeyIs | _Unknown:
-    if len(tokens) != 3 or tokens[1].text != "=":
-        return _Unknown()
-    for name, literal in ((tokens[0], tokens[2]), (tokens[2], tokens[0])):
-        if name.kind == "name" and literal.kind == "literal":
-            position = positions.get(_clark(name.text, namespaces))
-            if position is not None:
-                return _KeyIs(position, literal.text[1:-1])
-    return _Unknown()
+def _key_equals(tag: str, value: str, prefixes: _Prefixes) -> ast.Expr:
+    return ast.Binary("=", ast.LocationPath(False, (ast.Step("child", _name_test(tag, prefixes)),)), ast.Literal(value))
+
+
+def _name_test(tag: str, prefixes: _Prefixes) -> ast.NameTest:
+    namespace, _, local = tag[1:].partition("}")
+    return ast.NameTest(prefixes.of(namespace), local)

@@ -16,8 +16,9 @@ from dataclasses import replace
 from lxml import etree
 
 from mso.namespaces import SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
-from mso.subscription_model import AgentReceiver, OnChange
+from mso.subscription_model import AgentReceiver, OnChange, SubscriptionSpec
 from server.authz import Gate
+from server.decompose import Decomposition, FilterUnsupported
 from server.delivery import Delivery, SessionEmitter
 from server.observation import Observers
 from server.placement import Placement
@@ -77,19 +78,26 @@ class DynamicSubscriptions:
                                      "a NETCONF session carries XML notifications only (RFC 8640)",
                                      datastore=spec.is_datastore)
         agent_receiver = parse_agent_receiver(operation) or self._dynamic_receiver
-        shares = self._placement.shares_for(spec)
-        self._placement.check_dynamic(spec, shares, agent_receiver, "establish-subscription")
+        plan = self._plan(spec, "establish-subscription")
+        self._placement.check_dynamic(spec, plan, agent_receiver, "establish-subscription")
         spec = replace(spec, id=self._table.next_id())
         delivery = Delivery(spec.id, SessionEmitter(ctx.session), ctx.principal, (session_receiver(session_id),),
                             self._gate, self._observers)
         subscription = Subscription(spec, delivery, ctx.principal, session_id, agent_receiver=agent_receiver)
-        self._placement.assign(subscription, shares)
+        self._placement.assign(subscription, plan)
         subscription.announced = list(subscription.generators)
         self._table.add(subscription)
         self._placement.start(subscription)
         log.info("established", extra={"fields": {"id": spec.id, "session-id": session_id,
                                                   "generators": ",".join(subscription.generators)}})
         return self._id_reply(ctx, subscription)
+
+    def _plan(self, spec: SubscriptionSpec, rpc: str, failed: dict[str, str] | None = None) -> Decomposition:
+        try:
+            return self._placement.plan_for(spec, failed or {})
+        except FilterUnsupported as error:
+            raise subscription_error(rpc, "filter-unsupported", error.error_message, datastore=spec.is_datastore,
+                                     filter_hint=error.hint) from None
 
     def _id_reply(self, ctx: RpcContext, subscription: Subscription) -> list[etree._Element]:
         id_leaf = etree.Element(qn(SN, "id"), nsmap={None: SN})
@@ -117,9 +125,9 @@ class DynamicSubscriptions:
         request = parse_request("modify-subscription", operation, subscription.id, self.limits,
                                 extra_children={qn(SN, "id")})
         spec = merge_modify(subscription.spec, request, params)
-        shares = self._placement.shares_for(spec, subscription.failed)
-        self._placement.check_dynamic(spec, shares, subscription.agent_receiver, "modify-subscription")
-        self._placement.reshape(subscription, spec, shares, "modify-subscription")
+        plan = self._plan(spec, "modify-subscription", subscription.failed)
+        self._placement.check_dynamic(spec, plan, subscription.agent_receiver, "modify-subscription")
+        self._placement.reshape(subscription, spec, plan, "modify-subscription")
         return self._generator_leaves(ctx, subscription) or None
 
     async def delete(self, ctx: RpcContext, operation: etree._Element) -> Reply:

@@ -49,6 +49,7 @@ from server.ssh_transport import SshSettings, start_ssh
 from server.subscription_requests import Limits
 from server.subscription_state import streams_element, subscriptions_element
 from server.subscription_table import SubscriptionTable
+from server.whole_device import WholeDevice
 from server.xpath_isolation import XPathIsolation
 
 # Capabilities of RFC 6241 features the handlers implement beyond what the schema announces.
@@ -115,7 +116,11 @@ class Master:
         self.subscriptions = SubscriptionTable(self.observers)
         jobs = JobFactory(schema, SharedSampler(DatastoreSampler(self.running, self.operational, keys)),
                           publisher_id=MASTER_PUBLISHER_ID, operational_poll=OPERATIONAL_POLL_SECONDS)
-        self.placement = Placement(self.originators, jobs, self.subscriptions, self.gate, keys)
+        self.whole = WholeDevice(self.operational, self.originators.gather_whole, keys,
+                                 poll_seconds=OPERATIONAL_POLL_SECONDS)
+        whole_jobs = JobFactory(schema, SharedSampler(self.whole), publisher_id=MASTER_PUBLISHER_ID,
+                                operational_poll=OPERATIONAL_POLL_SECONDS)
+        self.placement = Placement(self.originators, jobs, self.subscriptions, self.gate, keys, self.whole, whole_jobs)
         self.dynamic = DynamicSubscriptions(self.subscriptions, self.placement, self.gate, self.observers,
                                             limits=config.limits, dynamic_receiver=config.dynamic_receiver)
         self.bus = MessageBus(config.state_dir, lambda: self.running.root, to_json=YangJson(schema).event_to_json,
@@ -153,7 +158,7 @@ class Master:
 
     def _wire(self) -> None:
         schema, dispatcher = self.schema, self.dispatcher
-        reader = DeviceReader(self.operational, self.originators.gather, schema.key_index)
+        reader = DeviceReader(self.operational, self.originators, schema.key_index)
         NetconfOperations(DatastoreServices(schema, self.running, self.gate, reader.read, self.sessions, self.xpath,
                                             config_checks=[self.configured.check, self.bus.check, self.logs.check])
                           ).register(dispatcher)

@@ -241,6 +241,8 @@ class NetconfOperations:
             state = await self._services.read_operational(read.spec)
         except FilterError as error:
             raise _filter_error(error) from None
+        if read.spec is not None:  # the device applied it, originator by originator (server.operational)
+            return self._reply(ctx, state)
         return self._reply(ctx, await read.apply(state, self._schema.key_index, self._services.isolation))
 
     async def get_config(self, ctx: RpcContext, operation: etree._Element) -> Reply:

@@ -1,6 +1,7 @@
 """The operational state datastore (RFC 8342): running configuration plus state from sources,
-and the two ways the Master reads it: for a subscription's own share (``DatastoreSampler``)
-and for a ``get`` of the whole device, agents included (``DeviceReader``).
+and the ways the Master reads it: for a subscription's own share (``DatastoreSampler``), for a
+``get`` of the whole device, agents included (``DeviceReader``), and merged with the agents'
+data to evaluate a filter on the whole device (``with_agents``).
 
 A read comes with a ``Selection``: the top-level nodes it can select and, for a subtree
 filter, which list entries. A source runs only when the read can select its nodes, and may
@@ -11,19 +12,31 @@ source that ignores the hint is merely slower, never wrong.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from copy import deepcopy
 from dataclasses import dataclass
+from typing import Protocol
 
 from lxml import etree
 
 from mso.filters import KeyIndex, merge_into
+from mso.generators import MASTER_GENERATOR
 from mso.sampling import EVERYTHING, Selection, apply_filter, selection_of
 from mso.subscription_model import FilterSpec
 from server.datastore import RunningDatastore, empty_data
+from server.decompose import NOTHING, Decomposition
 
 Produce = Callable[[Selection], Iterable[etree._Element]]
-Gather = Callable[[FilterSpec | None], Awaitable[list[etree._Element]]]
+
+
+class Device(Protocol):
+    """The device's originators as a read needs them (``server.originators.Originators``)."""
+
+    def shares(self, selection: FilterSpec | None) -> Decomposition: ...
+
+    async def gather(self, requests: Mapping[str, FilterSpec | None]) -> list[etree._Element]: ...
+
+    async def gather_whole(self, selection: FilterSpec | None) -> list[etree._Element]: ...
 
 
 @dataclass(frozen=True)
@@ -74,17 +87,34 @@ class DatastoreSampler:
         return apply_filter(data, selection, self._keys)
 
 
-class DeviceReader:
-    """The operational datastore as a read sees it: the Master's own data plus what the agents
-    owning selected data return (those that do not answer in time are left out)."""
+def with_agents(operational: OperationalDatastore, parts: Iterable[etree._Element], selection: FilterSpec | None,
+                keys: KeyIndex) -> etree._Element:
+    """What ``selection`` selects on the whole device: the Master's own data, then the agents'
+    ``parts`` in generator order (the order positions count in), filtered together."""
+    data = operational.snapshot(selection_of(selection))
+    for part in parts:
+        merge_into(data, part, keys)
+    return apply_filter(data, selection, keys)
 
-    def __init__(self, operational: OperationalDatastore, gather: Gather, keys: KeyIndex) -> None:
+
+class DeviceReader:
+    """What a read with a filter returns from the whole device, decomposed as a subscription
+    with that filter would be: the Master's share and each agent's, each selected with its own
+    filter, merged; or, for a filter only the whole device answers, every agent's data gathered
+    and the filter applied to the whole. Agents that do not answer in time are left out."""
+
+    def __init__(self, operational: OperationalDatastore, device: Device, keys: KeyIndex) -> None:
         self._operational = operational
-        self._gather = gather
+        self._device = device
         self._keys = keys
 
     async def read(self, selection: FilterSpec | None) -> etree._Element:
-        data = self._operational.snapshot(selection_of(selection))
-        for share in await self._gather(selection):
+        """The filtered data (FilterError for a filter that cannot run)."""
+        plan = self._device.shares(selection)
+        if plan.whole:
+            return with_agents(self._operational, await self._device.gather_whole(selection), selection, self._keys)
+        own = plan.filters.get(MASTER_GENERATOR, NOTHING)
+        data = apply_filter(self._operational.snapshot(selection_of(own)), own, self._keys)
+        for share in await self._device.gather(plan.filters):
             merge_into(data, share, self._keys)
         return data

@@ -24,11 +24,11 @@ from mso.generators import MASTER_GENERATOR
 from mso.instance_path import InstancePathError, parse_instance_path
 from mso.namespaces import DISTRIBUTED_EXPORT, SUBSCRIBED_NOTIFICATIONS, UDP_NOTIF_TRANSPORT, qn
 from mso.rpc_error import RpcError, info_element
-from mso.sampling import INTERFACE_LIST
+from mso.sampling import INTERFACE_LIST, selection_of
 from mso.subscription_model import Encoding, FilterSpec, SubscriptionSpec
 from mso.xml_parsing import parse_xml
 from server.agent_registry import AgentLink, AgentRegistry
-from server.decompose import decompose
+from server.decompose import Decomposition, decompose
 from server.resource_location import OwnershipConflict, Resource, ResourceLocationTable
 from server.rpc import Dispatcher, Reply, RpcContext
 
@@ -64,9 +64,9 @@ class Originators:
 
     # --- decomposition ------------------------------------------------------------------------
 
-    def shares(self, selection: FilterSpec | None) -> list[str]:
-        """Generators whose operational data ``selection`` can select, the Master as ``1``;
-        none when nobody owns it (the last agent serving it has left)."""
+    def shares(self, selection: FilterSpec | None) -> Decomposition:
+        """Who serves ``selection`` on operational data, each with what filter (the Master as
+        ``1``); nobody when nobody owns what it selects (the last agent serving it has left)."""
         return decompose(selection, self.table, self._keys)
 
     def capability(self, generator: str) -> cc.Capability | None:
@@ -101,19 +101,26 @@ class Originators:
         link.components.discard(subscription_id)
         link.channel.send(cc.ComponentDelete(subscription_id))
 
-    async def gather(self, selection: FilterSpec | None) -> list[etree._Element]:
-        """The agents' data that ``selection`` selects, one ``<data>`` element per agent that answered."""
-        if not self.registry.agents:
-            return []
-        agents = [g for g in self.shares(selection) if g != MASTER_GENERATOR]
-        replies = await self.registry.gather(agents, selection)
+    async def gather(self, requests: Mapping[str, FilterSpec | None]) -> list[etree._Element]:
+        """What each agent's own filter selects of its data (``requests``: generator -> filter),
+        one ``<data>`` element per agent that answered, in generator order."""
+        replies = await self.registry.gather({g: f for g, f in requests.items() if g != MASTER_GENERATOR})
         elements = []
-        for reply in replies:
+        for generator in sorted(replies, key=int):
+            reply = replies[generator]
             if reply.error:
-                log.warning("agent-get-error", extra={"fields": {"error": reply.error}})
+                log.warning("agent-get-error", extra={"fields": {"generator": generator, "error": reply.error}})
             elif reply.data:
                 elements.append(parse_xml(reply.data.encode()))
         return elements
+
+    async def gather_whole(self, selection: FilterSpec | None) -> list[etree._Element]:
+        """Every agent's data under the top-level nodes ``selection`` can read, unfiltered: what
+        the Master needs to evaluate the filter on the whole device."""
+        tops = selection_of(selection).tags
+        read = None if tops is None else FilterSpec(
+            "subtree", subtree_xml=b"".join(etree.tostring(etree.Element(tag)) for tag in sorted(tops)))
+        return await self.gather({generator: read for generator in self.registry.agents})
 
     # --- moves --------------------------------------------------------------------------------
 

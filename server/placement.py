@@ -1,10 +1,15 @@
 """The placement engine: who serves which part of each subscription, and keeping that true.
 
 The Master runs its own share as generator ``1``; each agent whose data a ``ds:operational``
-filter selects runs a component subscription with the same id, trigger, filter and receivers
-(draft-zhou-netconf-multi-stream-originators §5). Placement decides the shares when a
-subscription is established or modified, starts and stops the Master's job and the agents'
-components, re-decomposes when ownership changes, and suspends and resumes:
+filter selects runs a component subscription with the same id, trigger and receivers
+(draft-zhou-netconf-multi-stream-originators §5) and the filter the decomposer gives it, which
+selects exactly its share on its own data (the same filter, or one rewritten for it). A filter
+only the whole device answers is the Master's alone: its job samples the agents' data too
+(:mod:`server.whole_device`); so is a dynamic subscription whose data moved onto line cards
+after it was established without a receiver for them (the agents would have nowhere to push).
+Placement decides the plan when a subscription is established or modified, starts and stops
+the Master's job and the agents' components, re-decomposes when ownership changes, and suspends
+and resumes:
 
 - ``mso-dx:no-originator`` when nobody owns what the filter selects any more, resumed when
   an originator returns;
@@ -32,46 +37,67 @@ from mso.subscription_model import AgentReceiver, OnChange, Periodic, Subscripti
 from mso.subscription_runner import Job, JobFactory, OnChangeJob
 from server.authz import Gate
 from server.datastore import Commit
+from server.decompose import NOTHING, Decomposition, check_filter
 from server.event_stream import compile_stream_filter
 from server.originators import Originators
 from server.subscription_requests import subscription_error
 from server.subscription_state import state_notification
 from server.subscription_table import Subscription, SubscriptionTable
+from server.whole_device import WholeDevice
 
 log = logging.getLogger("mso.subscriptions")
 NO_ORIGINATOR = "mso-dx:no-originator"
 UNSUPPORTABLE_VOLUME = "sn:unsupportable-volume"
+NO_RECEIVER = ("line cards took part of its data after it was established without an agent-receiver: "
+               "the Master gathers their data and serves it whole")
 Clock = Callable[[], float]
 
 
 class Placement:
     def __init__(self, originators: Originators, jobs: JobFactory, table: SubscriptionTable, gate: Gate,
-                 keys: KeyIndex, clock: Clock = time.time) -> None:
+                 keys: KeyIndex, whole: WholeDevice, whole_jobs: JobFactory, clock: Clock = time.time) -> None:
         self._originators = originators
         self._gate = gate
         self._jobs = jobs
+        self._whole = whole
+        self._whole_jobs = whole_jobs  # the Master's jobs that sample the whole device
         self._table = table
         self._keys = keys
         self._now = clock
 
     # --- deciding who serves ------------------------------------------------------------------
 
-    def shares_for(self, spec: SubscriptionSpec, failed: Collection[str] = ()) -> list[str]:
-        """Who would serve ``spec`` (``failed``: generators that could not). A filter that
-        selects nothing anywhere is the Master's to answer, with empty updates."""
-        return self._shares(spec, failed) or [MASTER_GENERATOR]
+    def plan_for(self, spec: SubscriptionSpec, failed: Collection[str] = ()) -> Decomposition:
+        """Who would serve ``spec``, each with what filter (``failed``: generators that could
+        not). A filter that selects nothing anywhere is the Master's to answer, with empty
+        updates. Raises FilterUnsupported for a filter that can be evaluated neither way."""
+        check_filter(spec.filter)
+        plan = self._decomposed(spec, failed)
+        return plan if plan.filters else Decomposition({MASTER_GENERATOR: NOTHING})
 
-    def _shares(self, spec: SubscriptionSpec, failed: Collection[str]) -> list[str]:
+    def _decomposed(self, spec: SubscriptionSpec, failed: Collection[str]) -> Decomposition:
         """The originators whose data ``spec`` selects; only operational data lives on agents."""
         if spec.datastore != "ds:operational":
-            return [MASTER_GENERATOR]
-        return [g for g in self._originators.shares(spec.filter) if g not in failed]
+            return Decomposition({MASTER_GENERATOR: spec.filter})
+        plan = self._originators.shares(spec.filter)
+        if not failed or plan.whole:
+            return plan
+        return Decomposition({g: selection for g, selection in plan.filters.items() if g not in failed})
 
-    def check_dynamic(self, spec: SubscriptionSpec, shares: list[str], agent_receiver: AgentReceiver | None,
+    def _plan_now(self, subscription: Subscription) -> Decomposition:
+        """The plan ownership calls for now: a dynamic subscription without an agent receiver
+        is served whole once agents hold part of its data (they could push it nowhere)."""
+        plan = self._decomposed(subscription.spec, subscription.failed)
+        receiverless = subscription.dynamic and subscription.agent_receiver is None and not self._originators.centralized
+        if receiverless and plan.whole is None and self._agents(plan.generators):
+            return Decomposition({MASTER_GENERATOR: subscription.spec.filter}, NO_RECEIVER)
+        return plan
+
+    def check_dynamic(self, spec: SubscriptionSpec, plan: Decomposition, agent_receiver: AgentReceiver | None,
                       rpc: str) -> None:
         """Refuse, with ``rpc``'s error, a dynamic subscription its shares cannot serve: agents
         own data but have nowhere to push it, or cannot push at its period or on change."""
-        agents = self._agents(shares)
+        agents = self._agents(plan.generators)
         if not agents:
             return
         if agent_receiver is None and not self._originators.centralized:
@@ -93,34 +119,33 @@ class Placement:
                 raise subscription_error(rpc, "on-change-unsupported",
                                          f"line card {generator} does not support on-change", datastore=True)
 
-    def assign(self, subscription: Subscription, shares: list[str]) -> None:
-        subscription.shares = shares
-        subscription.generators = [MASTER_GENERATOR] if self._originators.centralized else list(shares)
+    def assign(self, subscription: Subscription, plan: Decomposition) -> None:
+        subscription.plan = plan
+        subscription.generators = [MASTER_GENERATOR] if self._originators.centralized else list(plan.generators)
 
     # --- running ------------------------------------------------------------------------------
 
     def start(self, subscription: Subscription) -> None:
         if MASTER_GENERATOR in subscription.shares:
             self._start_own(subscription)
-        component = self._component_spec(subscription)
         for generator in self._agents(subscription.shares):
-            self._originators.start_component(generator, component)
+            self._originators.start_component(generator, self._component_spec(subscription, generator))
 
     def stop(self, subscription: Subscription) -> None:
         self._stop_own(subscription)
         for generator in self._agents(subscription.shares):
             self._originators.stop_component(generator, subscription.id)
 
-    def reshape(self, subscription: Subscription, spec: SubscriptionSpec, shares: list[str], reason: str) -> None:
+    def reshape(self, subscription: Subscription, spec: SubscriptionSpec, plan: Decomposition, reason: str) -> None:
         """Apply new parameters and shares (modify-subscription, a configured change) and tell the
         subscriber before any push of the new kind: agents that keep a share get a component
         modify, the others a create or a delete."""
-        before = subscription.shares
+        before = subscription.plan
         running = not subscription.suspended
         if running:
             self._stop_own(subscription)
         subscription.spec = spec
-        self.assign(subscription, shares)
+        self.assign(subscription, plan)
         if subscription.suspension == NO_ORIGINATOR:  # its new filter is served by somebody
             subscription.suspension = None
             subscription.state(state_notification("subscription-resumed", spec.id), self._now())
@@ -129,25 +154,26 @@ class Placement:
         if running:
             self._move_shares(subscription, before, changed=True)
 
-    def _move_shares(self, subscription: Subscription, before: list[str], *, changed: bool) -> None:
-        """Take the jobs from ``before``'s shares to the subscription's current ones. Originators
-        that keep a share are left alone, or, when the subscription ``changed``, restarted (the
-        Master) or sent a component modify (agents)."""
-        shares = subscription.shares
-        had_own, has_own = MASTER_GENERATOR in before, MASTER_GENERATOR in shares
-        if had_own and (changed or not has_own):
+    def _move_shares(self, subscription: Subscription, before: Decomposition, *, changed: bool) -> None:
+        """Take the jobs from ``before``'s plan to the subscription's current one. Originators
+        that keep a share with the same filter are left alone, or, when the subscription
+        ``changed``, restarted (the Master) or sent a component modify (agents)."""
+        after = subscription.plan
+        had_own, has_own = MASTER_GENERATOR in before.filters, MASTER_GENERATOR in after.filters
+        own_changed = changed or (before.filters.get(MASTER_GENERATOR), before.whole) != (
+            after.filters.get(MASTER_GENERATOR), after.whole)
+        if had_own and (own_changed or not has_own):
             self._stop_own(subscription)
-        if has_own and (changed or not had_own):
+        if has_own and (own_changed or not had_own):
             self._start_own(subscription)
-        component = self._component_spec(subscription)
-        for generator in self._agents(before):
-            if generator not in shares:
+        for generator in self._agents(before.generators):
+            if generator not in after.filters:
                 self._originators.stop_component(generator, subscription.id)
-        for generator in self._agents(shares):
-            if generator not in before:
-                self._originators.start_component(generator, component)
-            elif changed:
-                self._originators.modify_component(generator, component)
+        for generator in self._agents(after.generators):
+            if generator not in before.filters:
+                self._originators.start_component(generator, self._component_spec(subscription, generator))
+            elif changed or before.filters[generator] != after.filters[generator]:
+                self._originators.modify_component(generator, self._component_spec(subscription, generator))
 
     def remove(self, subscription: Subscription, reason: str | None = None) -> None:
         self.stop(subscription)
@@ -162,26 +188,36 @@ class Placement:
         self._table.changed(subscription, reason)
 
     def _start_own(self, subscription: Subscription) -> None:
-        """The Master's own share: a job on the runner, or a filter for an event stream."""
+        """The Master's own share: a job on the runner (over the whole device's data for a
+        subscription served whole, started once the agents' data is in), or a filter for an
+        event stream."""
         spec = subscription.spec
         if spec.stream is not None:
             subscription.stream_filter = compile_stream_filter(spec.filter, self._keys)
-        else:
-            subscription.job = self._jobs.job(spec, subscription, on_complete=self._completed,
-                                              view=self._gate.view(subscription.owner))
-            subscription.job.start()
+            return
+        view = self._gate.view(subscription.owner)
+        if subscription.plan.whole:
+            job = subscription.job = self._whole_jobs.job(spec, subscription, on_complete=self._completed, view=view)
+            self._whole.serve(spec, job.start)
+            return
+        own = replace(spec, filter=subscription.plan.filters[MASTER_GENERATOR])
+        subscription.job = self._jobs.job(own, subscription, on_complete=self._completed, view=view)
+        subscription.job.start()
 
     def _stop_own(self, subscription: Subscription) -> None:
+        self._whole.stop(subscription.id)
         if subscription.job is not None:
             subscription.job.stop()
             subscription.job = None
 
-    def _component_spec(self, subscription: Subscription) -> SubscriptionSpec:
-        """What agents run: the same subscription, pushed to the agent receiver for a dynamic one."""
+    def _component_spec(self, subscription: Subscription, generator: str) -> SubscriptionSpec:
+        """What an agent runs: the subscription with the filter its share calls for, pushed to
+        the agent receiver for a dynamic one."""
+        spec = replace(subscription.spec, filter=subscription.plan.filters[generator])
         receiver: AgentReceiver | None = subscription.agent_receiver
         if not subscription.dynamic or receiver is None:
-            return subscription.spec
-        return replace(subscription.spec, receivers=(receiver.receiver,), encoding=receiver.encoding)
+            return spec
+        return replace(spec, receivers=(receiver.receiver,), encoding=receiver.encoding)
 
     def _completed(self, job: Job) -> None:
         subscription = self._table.get(job.spec.id)
@@ -202,30 +238,31 @@ class Placement:
         for subscription in self._table:
             if subscription.spec.datastore != "ds:operational":
                 continue
-            shares = self._shares(subscription.spec, subscription.failed)
+            plan = self._plan_now(subscription)
             if subscription.suspension == NO_ORIGINATOR:
-                if shares:
-                    self.assign(subscription, shares)
+                if plan.filters:
+                    self.assign(subscription, plan)
                     self._resume(subscription)
-            elif not shares and self._agents(subscription.shares):
+            elif not plan.filters and self._agents(subscription.shares):
                 self._orphaned(subscription)
-            elif shares and shares != subscription.shares:
-                self._reassign(subscription, shares)
+            elif plan.filters and plan != subscription.plan:
+                self._reassign(subscription, plan)
 
-    def _reassign(self, subscription: Subscription, shares: list[str]) -> None:
-        before = subscription.shares
-        self.assign(subscription, shares)
+    def _reassign(self, subscription: Subscription, plan: Decomposition) -> None:
+        before = subscription.plan
+        self.assign(subscription, plan)
         if subscription.suspended:  # it resumes with these
             return
         self._move_shares(subscription, before, changed=False)
-        log.info("redecomposed", extra={"fields": {"id": subscription.id, "generators": ",".join(shares)}})
+        log.info("redecomposed", extra={"fields": {"id": subscription.id, "generators": ",".join(plan.generators),
+                                                   "served-whole": plan.whole or ""}})
         if subscription.generators != subscription.announced:
             self.notify_modified(subscription, "originators changed")
 
     def _orphaned(self, subscription: Subscription) -> None:
         if not subscription.suspended:
             self._suspend(subscription, NO_ORIGINATOR)
-        subscription.shares = []
+        subscription.plan = Decomposition()
 
     def component_failed(self, generator: str, subscription_id: int, reason: str) -> None:
         """An agent could not run its component: serve the subscription without that share
@@ -237,8 +274,9 @@ class Placement:
                                                           "reason": reason}})
         subscription.failed[generator] = reason
         self._originators.stop_component(generator, subscription_id)
-        remaining = [g for g in subscription.shares if g != generator]
-        if not remaining:
+        plan = subscription.plan
+        remaining = Decomposition({g: f for g, f in plan.filters.items() if g != generator}, plan.whole)
+        if not remaining.filters:
             self._orphaned(subscription)
             return
         self.assign(subscription, remaining)

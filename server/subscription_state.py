@@ -107,7 +107,8 @@ def streams_element(streams: Iterable[tuple[str, str]]) -> etree._Element:
 
 def subscriptions_element(subscriptions: Iterable[Subscription]) -> etree._Element:
     """``/sn:subscriptions`` in operational data: every subscription with its policy, its
-    receivers' counters and state, and its generator list."""
+    receivers' counters and state, its generator list, and why the Master serves it whole
+    when it does (mso-distributed-export)."""
     element = etree.Element(qn(SN, "subscriptions"), nsmap={None: SN})
     for subscription in sorted(subscriptions, key=lambda s: s.id):
         entry = etree.SubElement(element, qn(SN, "subscription"))
@@ -116,6 +117,8 @@ def subscriptions_element(subscriptions: Iterable[Subscription]) -> etree._Eleme
         _add_receivers(entry, subscription)
         add_generators(entry, subscription.generators)
         add_publishers(entry, subscription.generators)
+        if subscription.plan.whole:
+            _leaf(entry, DISTRIBUTED_EXPORT, "served-whole", subscription.plan.whole, {"mso-dx": DISTRIBUTED_EXPORT})
     return element
 
 

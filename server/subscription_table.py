@@ -16,6 +16,7 @@ from lxml import etree
 from mso.subscription_model import AgentReceiver, SubscriptionSpec
 from mso.subscription_runner import Job
 from server.authz import Principal
+from server.decompose import Decomposition
 from server.delivery import Delivery
 from server.observation import Observers, SubscriptionChange
 
@@ -31,7 +32,7 @@ class Subscription:
     delivery: Delivery
     owner: Principal
     session_id: int | None  # the establishing session; None for a configured subscription
-    shares: list[str] = field(default_factory=list)  # originators that produce its data
+    plan: Decomposition = field(default_factory=Decomposition)  # who produces its data, each with what filter
     generators: list[str] = field(default_factory=list)  # announced for those shares ("1" when centralized)
     announced: list[str] = field(default_factory=list)  # the generator list the subscriber last heard
     agent_receiver: AgentReceiver | None = None  # where agents push a dynamic subscription's share
@@ -43,6 +44,11 @@ class Subscription:
     @property
     def id(self) -> int:
         return self.spec.id
+
+    @property
+    def shares(self) -> list[str]:
+        """The originators that produce its data."""
+        return self.plan.generators
 
     @property
     def dynamic(self) -> bool:

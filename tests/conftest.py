@@ -16,9 +16,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import settings
 
 T = TypeVar("T")
+SLOW_EXAMPLES = 3000  # hypothesis examples per property test under --slow (the default is 100)
 USER, PASSWORD = "admin", "admin-secret"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true",
+                     help=f"run property tests with {SLOW_EXAMPLES} examples each instead of hypothesis's 100")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before test modules are imported, so their @settings inherit the profile."""
+    settings.register_profile("slow", max_examples=SLOW_EXAMPLES)
+    if config.getoption("--slow"):
+        settings.load_profile("slow")
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
