@@ -8,8 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from collector.host_keys import PIN_FILE, HostKeyPolicy
 from collector.knowledge import KnowledgeError, parse_time
-from collector.master_channel import FilterError, MasterConfig, MasterError, SubscribeRequest
+from collector.master_channel import (KEEPALIVE_COUNT, KEEPALIVE_INTERVAL, FilterError, MasterConfig, MasterError,
+                                      SubscribeRequest)
 from collector.receiver import RECEIVE_BUFFER
 from collector.record_formats import FORMATS, RECORD
 from collector.service import Collector, CollectorConfig, StartError
@@ -40,6 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     master.add_argument("--user", metavar="NAME", help="user name on the Master")
     master.add_argument("--password", metavar="PASSWORD", help="password of --user")
     master.add_argument("--key", type=Path, metavar="FILE", help="private key file of --user")
+    master.add_argument("--known-hosts", type=Path, metavar="FILE",
+                        help="the Master's host keys, in OpenSSH's known_hosts format (default: trust the key it "
+                             f"presents first and pin it in STATE_DIR/{PIN_FILE})")
+    master.add_argument("--keepalive", type=positive_float, default=KEEPALIVE_INTERVAL, metavar="SECONDS",
+                        help="send an SSH keepalive after this long without a word from the Master; "
+                             f"{KEEPALIVE_COUNT} unanswered mean the Master is gone and the collector reconnects "
+                             f"(default {KEEPALIVE_INTERVAL:g})")
+    master.add_argument("--state-dir", type=Path, default=Path(".mso-state"), metavar="DIR",
+                        help="where the collector keeps what it pins (default .mso-state)")
     subscribe = parser.add_argument_group("dynamic subscriptions (need --netconf)")
     subscribe.add_argument("--subscribe", action="append", default=[], metavar="FILTER",
                            help="establish a subscription to the operational datastore selected by an XPath "
@@ -82,8 +93,8 @@ def _master(args: argparse.Namespace) -> MasterConfig | None:
     if args.netconf is None:
         if args.subscribe:
             raise CliError("--subscribe needs --netconf HOST:PORT of the Master")
-        if args.user or args.password or args.key:
-            raise CliError("--user, --password and --key need --netconf HOST:PORT")
+        if args.user or args.password or args.key or args.known_hosts:
+            raise CliError("--user, --password, --key and --known-hosts need --netconf HOST:PORT")
         return None
     if not args.user:
         raise CliError("--netconf needs --user NAME and --password or --key")
@@ -91,9 +102,12 @@ def _master(args: argparse.Namespace) -> MasterConfig | None:
         raise CliError("give exactly one of --password and --key")
     if args.key is not None and not args.key.is_file():
         raise CliError(f"--key: no such file: {args.key}")
+    if args.known_hosts is not None and not args.known_hosts.is_file():
+        raise CliError(f"--known-hosts: no such file: {args.known_hosts}")
     host, port = args.netconf
-    return MasterConfig(host, port, args.user, args.password, (str(args.key),) if args.key else (),
-                        tuple(_requests(args)))
+    host_keys = HostKeyPolicy(args.known_hosts, args.state_dir / PIN_FILE)
+    return MasterConfig(host, port, args.user, host_keys, args.password, (str(args.key),) if args.key else (),
+                        tuple(_requests(args)), keepalive=args.keepalive)
 
 
 def _requests(args: argparse.Namespace) -> list[SubscribeRequest]:

@@ -7,7 +7,10 @@ dynamic subscription and its state notifications arrive on this session. When th
 announces ``mso-distributed-export``, the establish request also names this collector's UDP
 address as the receiver of the agents' shares. A piece of a subscription the collector does
 not know triggers another read (at most one a second). A lost session is re-opened with
-back-off; the dynamic subscriptions died with it and are established again.
+back-off; the dynamic subscriptions died with it and are established again. SSH keepalives
+tell a Master that went silent (a partition that closed nothing) from a quiet one, and its
+session then counts as lost like a closed one. The Master's host key is checked
+(collector.host_keys).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncssh
 from lxml import etree
 
 from collector.device_description import DEVICE_FILTER, DeviceDescription, describe_device
+from collector.host_keys import HostKeyError, HostKeyPolicy
 from collector.knowledge import GENERATOR_LEAVES, Policy, parse_time
 from collector.pipeline import Pipeline
 from collector.subscription_facts import facts_from_request
@@ -39,6 +43,8 @@ _EXPORT_MODULE = (f'<yang-library xmlns="{YANG_LIBRARY}"><module-set><module>'
                   f"<namespace>{DISTRIBUTED_EXPORT}</namespace></module></module-set></yang-library>")
 _REFRESH_INTERVAL = 1.0
 _RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0)
+KEEPALIVE_INTERVAL = 15.0  # seconds
+KEEPALIVE_COUNT = 3  # unanswered keepalives before the session counts as lost
 
 
 class MasterError(Exception):
@@ -65,9 +71,11 @@ class MasterConfig:
     host: str
     port: int
     username: str
+    host_keys: HostKeyPolicy  # which host key the Master must present
     password: str | None = None
     client_keys: tuple[str, ...] = ()
     requests: tuple[SubscribeRequest, ...] = ()
+    keepalive: float = KEEPALIVE_INTERVAL  # seconds of silence before an SSH keepalive
 
 
 def xpath_namespaces(xpath: str, namespaces: dict[str, str]) -> dict[str, str]:
@@ -210,9 +218,16 @@ class MasterChannel:
     async def _connect(self) -> NetconfClient:
         config = self.config
         try:
+            known_hosts = await config.host_keys.prepare(config.host, config.port)
             client = await NetconfClient.connect(config.host, config.port, username=config.username,
                                                  password=config.password,
-                                                 client_keys=list(config.client_keys) or None)
+                                                 client_keys=list(config.client_keys) or None,
+                                                 known_hosts=known_hosts, keepalive_interval=config.keepalive,
+                                                 keepalive_count_max=KEEPALIVE_COUNT)
+        except HostKeyError as error:
+            raise MasterError(str(error)) from None
+        except asyncssh.HostKeyNotVerifiable:
+            raise MasterError(config.host_keys.refusal(config.host, config.port)) from None
         except (OSError, asyncssh.Error, NetconfClientError, asyncio.TimeoutError) as error:
             raise MasterError(f"cannot open a NETCONF session with {config.host}:{config.port}: "
                               f"{_one_line(error)}") from None

@@ -200,6 +200,7 @@ def show_telemetry_message(processes: Processes, ports: Ports, work: Path, wait:
     messages = work / "telemetry-messages.jsonl"
     collector = processes.start("telemetry-collector", mso(
         "collector", "--listen", f"{HOST}:0", "--netconf", f"{HOST}:{ports.netconf}", "--user", USER,
+        "--state-dir", str(work / "state"),
         "--password", PASSWORD, "--subscribe", FILTER, "--period", str(PERIOD_CS), "--format", "telemetry-message",
         "--jsonl", str(messages)), "listening on", ready_on_stderr=True)
     try:
@@ -263,6 +264,7 @@ def main() -> None:
         asyncio.run(configure_bus(ports))
         processes.start("collector", mso("collector", "--listen", f"{HOST}:{ports.collector}",
                                          "--netconf", f"{HOST}:{ports.netconf}", "--user", USER, "--password", PASSWORD,
+                                         "--state-dir", str(work / "state"),  # the Master's key is pinned there
                                          "--subscribe", FILTER, "--period", str(PERIOD_CS),
                                          "--jsonl", str(work / "records.jsonl")),
                         "listening on", ready_on_stderr=True)

@@ -71,17 +71,23 @@ class NetconfClient:
         client_keys: list[str] | None = None,
         known_hosts: str | None = None,
         timeout: float = 10.0,
+        keepalive_interval: float = 0.0,
+        keepalive_count_max: int = 3,
     ) -> "NetconfClient":
         """Open SSH, start the ``netconf`` subsystem and exchange hellos.
 
         ``known_hosts=None`` skips host-key checking — acceptable on loopback in tests and
-        benchmarks; give a known_hosts file anywhere else.
+        benchmarks; give a known_hosts file anywhere else. With ``keepalive_interval`` (seconds),
+        an SSH keepalive goes out after that long without a word from the server, and the
+        connection is closed once ``keepalive_count_max`` of them go unanswered: a server that
+        became unreachable without closing the connection is noticed.
         """
         client = cls()
         client._conn = await asyncio.wait_for(
             asyncssh.connect(
                 host, port, username=username, password=password, client_keys=client_keys,
                 known_hosts=known_hosts, preferred_auth="publickey,password" if client_keys else "password",
+                keepalive_interval=keepalive_interval, keepalive_count_max=keepalive_count_max,
             ),
             timeout,
         )

@@ -80,7 +80,7 @@ def start_collector(workdir: Path, extra_args: Sequence[str] = (), listen: str =
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "mso", "collector", "--listen", listen, "--jsonl", str(jsonl),
-             "--log-level", "info", *extra_args],
+             "--log-level", "info", "--state-dir", str(workdir / f"{name}-state"), *extra_args],
             stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True,
         )
     try:
