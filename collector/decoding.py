@@ -1,6 +1,10 @@
 """From a reassembled UDP-notif message, or a NETCONF ``<notification>``, to a decoded event:
 qualified name, RFC 7951 JSON body, event time in epoch seconds.
 
+JSON is read with orjson; XML and CBOR with the C readers of collector.payload_readers where
+they were built. Each of these fast readers takes the common payload, our notif-envelope, and
+declines anything else, which then takes the general decoder (mso.notification_encoding).
+
 Every refusal is counted by a short reason fit for a metric label: ``private-encoding`` and
 ``unknown-media-type`` (draft-ietf-netconf-udp-notif §3.2: the collector reads the three
 registered media types only), then the envelope's own reasons (``not-json``,
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -51,12 +55,16 @@ def reason_label(reason: str) -> str:
 class EventDecoder:
     """Decodes payloads and NETCONF notifications; counts what it refuses in ``errors``."""
 
-    def __init__(self, codec: EnvelopeCodec, yang: YangJson) -> None:
+    def __init__(self, codec: EnvelopeCodec, yang: YangJson,
+                 readers: Mapping[str, FastReader] | None = None) -> None:
+        """``readers`` are the fast XML and CBOR readers (collector.payload_readers), where built."""
         self._codec = codec
         self._yang = yang
         self._times: dict[str, float] = {}  # the pieces of one slot share their event time text
-        self._fast: dict[int, FastReader] = {MediaType.JSON: _json_envelope, MediaType.XML: _declined,
-                                             MediaType.CBOR: _declined}
+        readers = readers or {}
+        self._fast: dict[int, FastReader] = {MediaType.JSON: _json_envelope,
+                                             MediaType.XML: readers.get("xml", _declined),
+                                             MediaType.CBOR: readers.get("cbor", _declined)}
         self.errors: Counter[str] = Counter()
 
     def payload(self, media_type: int, private_encoding: bool, payload: bytes) -> Event | None:

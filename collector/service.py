@@ -15,6 +15,7 @@ from collector.merge import Merger, list_keys
 from collector.metrics import CollectorMetrics, serve_metrics
 from collector.nats_output import NatsOutput, NatsOutputError
 from collector.outputs import JsonLinesOutput, Outputs
+from collector.payload_readers import readers
 from collector.pipeline import Pipeline
 from collector.reassembly import Reassembly, Record
 from collector.receiver import RECEIVE_BUFFER, ReceiveBuffer, UdpReceiver, open_socket, receive_buffer
@@ -70,7 +71,7 @@ class Collector:
         self.stats = Stats()
         self.knowledge = Knowledge()
         self.pipeline = Pipeline(
-            EventDecoder(EnvelopeCodec(self.schema), self.yang),
+            EventDecoder(EnvelopeCodec(self.schema), self.yang, readers(self.schema)),
             self.knowledge,
             Reassembly(self.knowledge, Merger(list_keys(self.schema)), deadline_factor=config.deadline_factor,
                        reorder_window=config.reorder_window),

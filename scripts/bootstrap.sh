@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything mso needs on a fresh Debian 12 machine: the libyang system packages
 # (the CFFI binding compiles against libyang2-dev; yanglint lints our modules), yangcli (yuma123,
-# a NETCONF client the end-to-end tests run) and a venv with the project and its test extras.
+# a NETCONF client the end-to-end tests run), libxml2-dev and pkg-config (the collector's C
+# readers, built by setup.py with gcc) and a venv with the project and its test extras.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 venv=${1:-.venv}
 python=${PYTHON:-python3}
 
-apt_packages=(libyang2-dev libyang2-tools yangcli)
+apt_packages=(libyang2-dev libyang2-tools yangcli libxml2-dev pkg-config)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

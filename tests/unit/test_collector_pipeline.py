@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from collector import payload_readers
 from collector.decoding import EventDecoder
 from collector.knowledge import Knowledge, Policy
 from collector.merge import Merger, list_keys
@@ -37,10 +38,15 @@ def schema() -> Schema:
     return Schema.load()
 
 
-@pytest.fixture(scope="module")
-def parts(schema: Schema) -> tuple[EnvelopeCodec, YangJson, Merger]:
-    """What a pipeline is built from that takes a while; shared by the fuzzed examples."""
-    return EnvelopeCodec(schema), YangJson(schema), Merger(list_keys(schema))
+@pytest.fixture(scope="module", params=["fast readers", "general decoder"])
+def parts(schema: Schema, request) -> tuple[EnvelopeCodec, YangJson, Merger, dict | None]:
+    """What a pipeline is built from that takes a while; shared by the fuzzed examples. Every
+    test runs with the C readers of XML and CBOR (collector.payload_readers) and without them,
+    as where they could not be built."""
+    readers = payload_readers.readers(schema) if request.param == "fast readers" else None
+    if request.param == "fast readers" and readers is None:
+        pytest.fail("collector._payloads is not built")
+    return EnvelopeCodec(schema), YangJson(schema), Merger(list_keys(schema)), readers
 
 
 class ListOutput:
@@ -65,10 +71,10 @@ class FullOutput(ListOutput):
         return False
 
 
-def make_pipeline(parts: tuple[EnvelopeCodec, YangJson, Merger], *outputs: ListOutput) -> Pipeline:
-    codec, yang, merger = parts
+def make_pipeline(parts: tuple[EnvelopeCodec, YangJson, Merger, dict | None], *outputs: ListOutput) -> Pipeline:
+    codec, yang, merger, readers = parts
     knowledge, stats = Knowledge(), Stats()
-    return Pipeline(EventDecoder(codec, yang), knowledge, Reassembly(knowledge, merger),
+    return Pipeline(EventDecoder(codec, yang, readers), knowledge, Reassembly(knowledge, merger),
                     Outputs(list(outputs), stats.output_drops), stats)
 
 

@@ -46,7 +46,7 @@ def test_render_shows_one_row_per_subscription_and_generator():
 
 
 def test_snapshot_reads_the_pipeline(parts):
-    codec, yang, merger = parts
+    codec, yang, merger, _ = parts
     knowledge, stats = Knowledge(), Stats()
     pipeline = Pipeline(EventDecoder(codec, yang), knowledge, Reassembly(knowledge, merger, clock=lambda: 0.0),
                         Outputs([], stats.output_drops), stats, clock=lambda: 0.0, wall_clock=lambda: T0)
