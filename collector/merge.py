@@ -56,16 +56,22 @@ class Merger:
 
     def __init__(self, keys: dict[Path, tuple[str, ...]]) -> None:
         self._keys = keys
+        # during one merge: id of a held list of entries -> its entries by key, built once per
+        # list however many trees add to it (each list lives as long as the merge: ids stay unique)
+        self._indexes: dict[int, dict[tuple, dict]] = {}
 
     def merge(self, trees: Iterable[dict]) -> tuple[dict, int]:
         """The union of ``trees`` (the first is reused) and the number of clashing leaves."""
         merged: dict | None = None
         clashes = 0
-        for tree in trees:
-            if merged is None:
-                merged = tree
-            else:
-                clashes += self._object(merged, tree, ())
+        try:
+            for tree in trees:
+                if merged is None:
+                    merged = tree
+                else:
+                    clashes += self._object(merged, tree, ())
+        finally:
+            self._indexes.clear()
         return merged or {}, clashes
 
     def _object(self, into: dict, other: dict, path: Path) -> int:
@@ -90,7 +96,13 @@ class Merger:
         return 0 if held == value else 1
 
     def _entries(self, held: list, value: list, keys: tuple[str, ...], path: Path) -> int:
-        index = {_key(entry, keys): entry for entry in held if isinstance(entry, dict)}
+        index = self._indexes.get(id(held))
+        if index is None:
+            index = self._indexes[id(held)] = {}
+            for entry in held:
+                key = _key(entry, keys) if isinstance(entry, dict) else None
+                if key is not None:
+                    index[key] = entry  # the last of equal keys, as merging into it always was
         clashes = 0
         for entry in value:
             key = _key(entry, keys) if isinstance(entry, dict) else None
@@ -105,8 +117,11 @@ class Merger:
 
 
 def _key(entry: dict, keys: tuple[str, ...]) -> tuple | None:
+    """The entry's key values, or None when one is missing or not a scalar."""
+    if len(keys) == 1:  # most lists have one key
+        value = entry.get(keys[0])
+        return None if value is None or isinstance(value, (list, dict)) else (value,)
     values = tuple(entry.get(name) for name in keys)
     if any(v is None or isinstance(v, (list, dict)) for v in values):
         return None
     return values
-

@@ -333,15 +333,16 @@ class _Partial:
 
     def rejection(
         self,
-        header: Header,
+        media_type: int,
+        private_encoding: bool,
         number: int,
         is_last: bool,
-        payload: memoryview,
+        payload: bytes | memoryview,
         max_segments: int,
         max_message_bytes: int,
     ) -> str | None:
         """Why this segment cannot join the message, or None when it can."""
-        if (header.media_type, header.private_encoding) != (self.media_type, self.private_encoding):
+        if media_type != self.media_type or private_encoding != self.private_encoding:
             return "media-type-mismatch"
         if number >= max_segments:
             return "too-many-segments"
@@ -396,6 +397,21 @@ def whole_message(datagram: bytes) -> WholeMessage | None:
             bool(first & PRIVATE_BIT),
             datagram[FIXED_HEADER_LENGTH:],
         )
+    return None
+
+
+def _plain_segment(datagram: bytes) -> tuple[int, int, int, int] | None:
+    """(first octet, publisher id, message id, segment field) of the common segment: version 1,
+    the segmentation option alone (header length 16), a message length equal to the
+    datagram's; None for anything else, which ``decode_header`` then reads with every check."""
+    try:
+        first, header_length, length, publisher_id, message_id, option, option_length, field = (
+            _SEGMENTED.unpack_from(datagram))
+    except struct.error:
+        return None
+    if (header_length == SEGMENTED_HEADER_LENGTH and option == SEGMENTATION_OPTION
+            and option_length == SEGMENTATION_OPTION_LENGTH and first >> 5 == VERSION and length == len(datagram)):
+        return first, publisher_id, message_id, field
     return None
 
 
@@ -457,10 +473,19 @@ class Reassembler:
         if self._held_since:
             self.expire()
         whole = whole_message(datagram)
-        if whole is None:
-            return self._feed_checked(datagram, source)
-        publisher_id, message_id, media_type, private_encoding, payload = whole
-        return Message(publisher_id, message_id, media_type, private_encoding, bytes(payload), 1)
+        if whole is not None:
+            publisher_id, message_id, media_type, private_encoding, payload = whole
+            return Message(publisher_id, message_id, media_type, private_encoding, bytes(payload), 1)
+        segment = _plain_segment(datagram)
+        if segment is not None:  # the common segment, read without building a Header
+            first, publisher_id, message_id, field = segment
+            media_type, private_encoding = first & MEDIA_TYPE_BITS, bool(first & PRIVATE_BIT)
+            if media_type == 0 and not private_encoding:
+                return self._drop("reserved-media-type")
+            return self._add_segment(publisher_id, message_id, media_type, private_encoding, field >> 1,
+                                     bool(field & 1), datagram[SEGMENTED_HEADER_LENGTH:], (source, publisher_id,
+                                                                                          message_id))
+        return self._feed_checked(datagram, source)
 
     def _feed_checked(self, datagram: bytes, source: SourceAddress) -> Message | None:
         try:
@@ -482,25 +507,34 @@ class Reassembler:
                 1,
             )
         key = (source, header.publisher_id, header.message_id)
-        return self._add_segment(header, segment, payload, key)
+        number, is_last = segment
+        return self._add_segment(header.publisher_id, header.message_id, header.media_type, header.private_encoding,
+                                 number, is_last, bytes(payload), key)
 
     def _add_segment(
-        self, header: Header, segment: tuple[int, bool], payload: memoryview, key: _MessageKey
+        self,
+        publisher_id: int,
+        message_id: int,
+        media_type: int,
+        private_encoding: bool,
+        number: int,
+        is_last: bool,
+        payload: bytes,
+        key: _MessageKey,
     ) -> Message | None:
-        number, is_last = segment
         if key in self._completed:
             return self._drop("duplicate-segment")
         partial = self._partials.get(key)
         if partial is None:
-            partial = _Partial(self._clock(), header.media_type, header.private_encoding)
+            partial = _Partial(self._clock(), media_type, private_encoding)
         reason = partial.rejection(
-            header, number, is_last, payload, self.max_segments, self.max_message_bytes
+            media_type, private_encoding, number, is_last, payload, self.max_segments, self.max_message_bytes
         )
         if reason is not None:
             if reason != "duplicate-segment":
                 self._partials.pop(key, None)
             return self._drop(reason)
-        partial.add(number, is_last, bytes(payload))
+        partial.add(number, is_last, payload)
         if not partial.complete:
             if key not in self._partials:
                 self._partials[key] = partial
@@ -511,8 +545,8 @@ class Reassembler:
         self._completed[key] = completed_at
         self._held_since.append((completed_at, key))
         return Message(
-            header.publisher_id,
-            header.message_id,
+            publisher_id,
+            message_id,
             partial.media_type,
             partial.private_encoding,
             partial.payload(),
