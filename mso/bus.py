@@ -29,7 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,6 +38,7 @@ import nats
 from nats.errors import Error as NatsError
 
 from mso.atomic_file import write_atomically
+from mso.child_process import die_with_parent
 
 TELEMETRY_PREFIX = "mso.telemetry"
 TELEMETRY_STREAM = "MSO_TELEMETRY"
@@ -208,15 +209,21 @@ class EmbeddedBroker:
     """A nats-server child process with JetStream, its configuration file and store in ``home``;
     ``reload`` applies a new configuration without a restart (users added, changed, removed:
     connections of a removed user are closed by the server). It stays in its parent's process
-    group, so whatever stops the parent's group stops it too."""
+    group, so whatever stops the parent's group stops it too, and it ends when its parent dies."""
 
     endpoint: Endpoint
     home: Path
+    on_exit: Callable[[], None] | None = None  # called on the event loop when it ends unasked
     process: subprocess.Popen | None = None
     log_path: Path = field(init=False)
+    _exit_watch: int | None = field(default=None, init=False)  # a pidfd, readable once it has exited
 
     def __post_init__(self) -> None:
         self.log_path = self.home / "nats-server.log"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     @property
     def config_path(self) -> Path:
@@ -230,7 +237,7 @@ class EmbeddedBroker:
         self.write_config(users)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([nats_server_binary(), "-c", str(self.config_path)], stdout=log,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
         log.close()
         deadline = asyncio.get_running_loop().time() + ready_timeout
         while not await asyncio.to_thread(self.endpoint.listening, 0.2):
@@ -238,6 +245,19 @@ class EmbeddedBroker:
                 self.stop()
                 raise BusError(f"nats-server did not start at {self.endpoint.url} (see {self.log_path})")
             await asyncio.sleep(0.05)
+        self._exit_watch = os.pidfd_open(self.process.pid)
+        asyncio.get_running_loop().add_reader(self._exit_watch, self._exited)
+
+    def _exited(self) -> None:
+        self._unwatch()
+        if self.on_exit is not None:
+            self.on_exit()
+
+    def _unwatch(self) -> None:
+        if self._exit_watch is not None:
+            asyncio.get_running_loop().remove_reader(self._exit_watch)
+            os.close(self._exit_watch)
+            self._exit_watch = None
 
     def reload(self, users: Sequence[BrokerUser]) -> None:
         self.write_config(users)
@@ -245,6 +265,7 @@ class EmbeddedBroker:
             os.kill(self.process.pid, signal.SIGHUP)
 
     def stop(self) -> None:
+        self._unwatch()
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return

@@ -117,16 +117,26 @@ class ConfiguredReconciler:
         assert self._udp is not None, "start() first"
         return ReceiversEmitter(self._udp, spec.receivers, spec.encoding)
 
+    def prepare_commit(self, commit: Commit) -> None:
+        """Remember who configures each new subscription before running is stored: if this
+        cannot be stored (``OSError``), neither is running, so no subscription is left whose
+        owner a restart would forget (and run as the server)."""
+        if commit.who == SERVER:
+            return
+        before = {spec.id for spec in configured_subscriptions(commit.before) + self._derived(commit.before)}
+        added = {str(spec.id) for spec in configured_subscriptions(commit.after) + self._derived(commit.after)
+                 if spec.id not in before}
+        owners = {**self._owners, **{key: commit.who.user for key in added}}
+        if owners != self._owners:
+            write_atomically(self._owners_path, json.dumps(owners).encode())
+            self._owners = owners
+
     def _owner(self, spec: SubscriptionSpec, who: Principal) -> Principal:
-        """Who a configured subscription runs as: the committing user, remembered; at start-up
-        (the server reconciling), whoever configured it before."""
-        key = str(spec.id)
+        """Who a configured subscription runs as: the committing user; at start-up (the server
+        reconciling), whoever configured it before."""
         if who == SERVER:
-            user = self._owners.get(key)
+            user = self._owners.get(str(spec.id))
             return SERVER if user is None else Principal(user, 0)
-        if self._owners.get(key) != who.user:
-            self._owners[key] = who.user
-            write_atomically(self._owners_path, json.dumps(self._owners).encode())
         return Principal(who.user, 0, who.source)
 
     def _add(self, spec: SubscriptionSpec, who: Principal) -> None:

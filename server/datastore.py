@@ -30,6 +30,10 @@ class DatastoreError(Exception):
     """The stored configuration cannot be loaded."""
 
 
+class StorageError(Exception):
+    """A commit could not be stored (the state dir is full or unwritable): nothing changed."""
+
+
 @dataclass(frozen=True)
 class Lock:
     session_id: int
@@ -64,6 +68,8 @@ class RunningDatastore:
         self.path = state_dir / RUNNING_FILE
         self.root = self._load()
         self.listeners: list[CommitListener] = []
+        # store what a commit needs beside running, before running itself; may raise OSError
+        self.preparers: list[CommitListener] = []
         self._lock: Lock | None = None
 
     def _load(self) -> etree._Element:
@@ -78,10 +84,18 @@ class RunningDatastore:
         return root
 
     def commit(self, after: etree._Element, who: Principal, changes: Sequence[Change]) -> None:
-        """Persist and install an already validated tree, then tell the listeners."""
-        write_atomically(self.path, etree.tostring(after, xml_declaration=True, encoding="UTF-8"))
-        before, self.root = self.root, after
-        commit = Commit(before, after, who, changes)
+        """Persist and install an already validated tree, then tell the listeners. Raises
+        ``StorageError``, with nothing installed and the stored file as it was, if it cannot
+        be stored."""
+        commit = Commit(self.root, after, who, changes)
+        try:
+            for prepare in self.preparers:
+                prepare(commit)
+            write_atomically(self.path, etree.tostring(after, xml_declaration=True, encoding="UTF-8"))
+        except OSError as error:
+            raise StorageError(f"the configuration could not be stored in {self.path.parent}: "
+                               f"{error.strerror or error}") from None
+        self.root = after
         for listener in self.listeners:
             listener(commit)
 

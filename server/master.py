@@ -165,6 +165,7 @@ class Master:
         self.dynamic.register(dispatcher)
         self.originators.register(dispatcher)
 
+        self.running.preparers.append(self.configured.prepare_commit)
         self.running.listeners += [self.nacm.running_committed, self.configured.running_committed,
                                    self.placement.running_committed,
                                    self.events.running_committed, self.bus.running_committed,

@@ -30,7 +30,7 @@ from mso.schema import Schema, ValidationError
 from mso.subscription_model import FilterSpec
 from mso.tree_diff import changed_paths
 from server.authz import DataWrite, Gate
-from server.datastore import LockError, RunningDatastore
+from server.datastore import LockError, RunningDatastore, StorageError
 from server.edit_config import EditError, apply_edit
 from server.rpc import Dispatcher, Reply, RpcContext, SessionHandle
 from server.xpath_isolation import XPathIsolation
@@ -280,7 +280,10 @@ class NetconfOperations:
         for check in self._services.config_checks:
             check(after)
         if test_option != "test-only" and changes:
-            self._running.commit(after, ctx.principal, changes)
+            try:
+                self._running.commit(after, ctx.principal, changes)
+            except StorageError as error:
+                raise RpcError("resource-denied", str(error), type="application") from None
         return None
 
     def _apply(self, before: etree._Element, config: etree._Element, default_operation: str) -> etree._Element:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 
 from lxml import etree
 
+from mso.child_process import die_with_parent
 from mso.filters import FilterError
 from server.xpath_child import ANSWER_HEAD, REQUEST_HEAD
 
@@ -83,7 +85,7 @@ class XPathIsolation:
     async def _start() -> _Child:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "server.xpath_child",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, preexec_fn=die_with_parent(signal.SIGKILL))
         return _Child(process)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mso import bus
+from mso.child_process import die_with_parent
 
 log = logging.getLogger("mso.bus")
 RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0)
@@ -68,7 +69,7 @@ class CollectorProcess:
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *argv, stdout=log_file, stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, bus.PASSWORD_VARIABLE: self._password})
+                env={**os.environ, bus.PASSWORD_VARIABLE: self._password}, preexec_fn=die_with_parent())
         finally:
             log_file.close()
         came_up = await self._watch_output(self._process)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -132,8 +133,8 @@ class LogRecorder(Observer):
         self._flushing = added
         try:
             await asyncio.to_thread(self._store.write, added, evicted, dropped)
-        except Exception:  # a full disk: say so, keep recording in memory and try again
-            log.exception("log-store-write-failed")
+        except (OSError, sqlite3.Error) as error:  # a full disk: say so, keep recording in memory, try again
+            log.error("log-store-write-failed", extra={"fields": {"error": str(error)}})
             self._pending = added + self._pending
             self._evicted = evicted + self._evicted
             self._dropped |= dropped

@@ -290,6 +290,9 @@ class MessageBus:
 
     async def _ensure_broker(self, endpoint: bus.Endpoint, config: BusConfig) -> _Broker:
         broker = self._broker
+        if broker is not None and broker.embedded is not None and not broker.embedded.alive:
+            await broker.client.close()  # its streams, consumers and routes are in the store it restarts on
+            self._broker = broker = None
         if broker is not None and broker.endpoint != endpoint:
             await self._teardown()
             broker = None
@@ -305,7 +308,7 @@ class MessageBus:
     async def _open_broker(self, endpoint: bus.Endpoint, users: list[bus.BrokerUser]) -> _Broker:
         embedded = None
         if endpoint.loopback and not await asyncio.to_thread(endpoint.listening):
-            embedded = bus.EmbeddedBroker(endpoint, self._home / "nats")
+            embedded = bus.EmbeddedBroker(endpoint, self._home / "nats", on_exit=self._broker_exited)
             await embedded.start(users)
             user, password = MASTER_USER, self._persisted.password(MASTER_USER)
         else:
@@ -323,6 +326,11 @@ class MessageBus:
         self._announce(f"message bus: {how} {broker.version} at {endpoint.url}"
                        + (f" (store {embedded.home})" if embedded else ""))
         return broker
+
+    def _broker_exited(self) -> None:
+        """Our nats-server ended without being asked to: start it again on the same store."""
+        log.warning("bus-broker-exited", extra={"fields": {"log": str(self._home / "nats" / "nats-server.log")}})
+        self._wanted.set()
 
     def _users(self, config: BusConfig) -> list[bus.BrokerUser]:
         """Who may use the Master's own broker: the Master, its collector, and each polling
