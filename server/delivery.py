@@ -111,5 +111,10 @@ class PushSummaries:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            for delivery in list(self._deliveries()):
-                delivery.summarise()
+            self._summarise_all()
+
+    def _summarise_all(self) -> None:
+        """A function of its own, so no delivery stays referenced from the loop while it sleeps
+        (its subscription, and its session, would outlive their end by an interval)."""
+        for delivery in list(self._deliveries()):
+            delivery.summarise()
