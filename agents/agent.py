@@ -2,8 +2,10 @@
 registration alive with heartbeats, and runs the component subscriptions the Master gives it
 with the shared runner, pushing UDP-notif straight to the receivers under its own publisher id.
 
-An agent is a publisher without a NETCONF face. If the Master goes away its component
-subscriptions stop (the Master re-creates them after the agent registers again) and it keeps
+An agent is a publisher without a NETCONF face. A change the Master schedules (a component
+that starts, changes or stops, a resource that moves) takes effect at the instant it gives, the
+one it announced to the subscribers, so every slot is served by the originators promised for
+it. If the Master goes away its component subscriptions stop (the Master re-creates them after the agent registers again) and it keeps
 trying to reconnect; a refused registration (duplicate generator id, a resource another
 originator owns) ends the agent with the Master's reason.
 """
@@ -14,11 +16,12 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
 
-from agents.card_data import CardData, ResourceError
+from agents.card_data import READS, SAMPLES, VIEWS, CardData, ResourceError
 from mso import control_channel as cc
 from mso.filters import FilterError
 from mso.namespaces import NETCONF_BASE, qn
@@ -57,7 +60,7 @@ class CardSampler:
 
     def sample(self, datastore: str, selection: FilterSpec | None) -> etree._Element:
         data = etree.Element(DATA)
-        data.extend(self._card.nodes(selection_of(selection)))
+        data.extend(self._card.nodes(selection_of(selection), view=SAMPLES))
         return apply_filter(data, selection, self._keys)
 
 
@@ -79,6 +82,8 @@ class Agent:
         self._card: CardData | None = None
         self._jobs: JobFactory | None = None
         self._components: dict[int, Job] = {}
+        self._switches: dict[int, asyncio.TimerHandle] = {}  # component changes waiting for their instant
+        self._moves: list[asyncio.TimerHandle] = []  # resource moves waiting to reach the samples
         self._udp: UdpNotifPublisher | None = None
         self.registered = asyncio.Event()
 
@@ -155,9 +160,10 @@ class Agent:
         while True:
             message = await channel.receive()
             if isinstance(message, (cc.ComponentCreate, cc.ComponentModify)):
-                self._run_component(channel, message.spec.id, message)
+                self._run_component(channel, message)
             elif isinstance(message, cc.ComponentDelete):
-                self._stop_component(message.subscription_id)
+                subscription_id = message.subscription_id
+                self._when(message.at, subscription_id, lambda: self._stop_component(subscription_id))
             elif isinstance(message, cc.GetRequest):
                 channel.send(self._get(message))
             elif isinstance(message, cc.ResourcesAssigned):
@@ -165,10 +171,9 @@ class Agent:
             else:
                 log.warning("unexpected-message", extra={"fields": {"type": message.TYPE}})
 
-    def _run_component(self, channel: cc.Channel, subscription_id: int,
-                       message: cc.ComponentCreate | cc.ComponentModify) -> None:
+    def _run_component(self, channel: cc.Channel, message: cc.ComponentCreate | cc.ComponentModify) -> None:
+        """Run the component (instead of what runs now) from the instant the message gives."""
         assert self._jobs is not None and self._udp is not None
-        self._stop_component(subscription_id)
         spec = message.spec
         if message.report_to_master:
             emitter = MasterReportEmitter(channel, spec.id)
@@ -176,14 +181,41 @@ class Agent:
             emitter = ReceiversEmitter(self._udp, spec.receivers, spec.encoding)
         try:
             job = self._jobs.job(spec, emitter, on_complete=lambda j: self._components.pop(j.spec.id, None))
-            job.start()
         except FilterError as error:
+            self._when(None, spec.id, lambda: self._stop_component(spec.id))
             channel.send(cc.ComponentStatus(spec.id, "error", error.error_message))
             return
-        self._components[spec.id] = job
+
+        def switch() -> None:
+            self._stop_component(spec.id)
+            try:
+                job.start()
+            except FilterError as error:
+                channel.send(cc.ComponentStatus(spec.id, "error", error.error_message))
+                return
+            self._components[spec.id] = job
+            log.info("component-started", extra={"fields": {"id": spec.id, "receivers": len(spec.receivers),
+                                                            "centralized": message.report_to_master}})
+
+        self._when(message.at, spec.id, switch)
         channel.send(cc.ComponentStatus(spec.id, "active"))
-        log.info("component-started", extra={"fields": {"id": spec.id, "receivers": len(spec.receivers),
-                                                        "centralized": message.report_to_master}})
+
+    def _when(self, at: float | None, subscription_id: int, change: Callable[[], None]) -> None:
+        """Apply a component's change at ``at`` (None or past: now); it replaces any change of
+        that component still waiting."""
+        waiting = self._switches.pop(subscription_id, None)
+        if waiting is not None:
+            waiting.cancel()
+        delay = 0.0 if at is None else at - time.time()
+        if delay <= 0:
+            change()
+            return
+
+        def due() -> None:
+            del self._switches[subscription_id]
+            change()
+
+        self._switches[subscription_id] = asyncio.get_running_loop().call_later(delay, due)
 
     def _stop_component(self, subscription_id: int) -> None:
         job = self._components.pop(subscription_id, None)
@@ -191,13 +223,17 @@ class Agent:
             job.stop()
 
     def _stop_components(self) -> None:
+        for waiting in [*self._switches.values(), *self._moves]:
+            waiting.cancel()
+        self._switches.clear()
+        self._moves.clear()
         for subscription_id in list(self._components):
             self._stop_component(subscription_id)
 
     def _get(self, request: cc.GetRequest) -> cc.GetReply:
         assert self._card is not None
         data = etree.Element(DATA)
-        data.extend(self._card.nodes(selection_of(request.filter), time.time()))
+        data.extend(self._card.nodes(selection_of(request.filter), time.time(), view=READS))
         try:
             selected = apply_filter(data, request.filter, self._schema.key_index)
         except FilterError as error:
@@ -205,13 +241,19 @@ class Agent:
         return cc.GetReply(request.request_id, etree.tostring(selected).decode())
 
     def _assigned(self, message: cc.ResourcesAssigned) -> None:
-        """The Master moved resources; the data follows at once (the Master re-decomposes)."""
-        assert self._card is not None
+        """The Master moved resources: gets follow at once, as the Master's table does; the
+        components' samples from the instant the Master announced the move to the subscribers."""
+        card = self._card
+        assert card is not None
+        cards = dict(message.cards)
+        delay = 0.0 if message.at is None else message.at - time.time()
         try:
-            for resource in message.removed:
-                self._card.release(resource)
-            for resource in message.added:
-                self._card.adopt(resource)
+            card.change(message.added, message.removed, cards, views=VIEWS if delay <= 0 else (READS,))
         except ResourceError as error:
             log.error("resource-refused", extra={"fields": {"error": str(error)}})
+            return
+        if delay > 0:
+            loop = asyncio.get_running_loop()
+            self._moves = [waiting for waiting in self._moves if waiting.when() > loop.time()]
+            self._moves.append(loop.call_later(delay, card.change, message.added, message.removed, cards, (SAMPLES,)))
 

@@ -9,10 +9,14 @@ a dynamic one), the establish/modify-subscription replies, and ``/sn:subscriptio
 ``get`` when the collector joins late. The generator list is accepted under the draft's
 ``message-generator-id`` and the successor drafts' ``message-publisher-id`` and
 ``message-publisher-ids`` names; a publisher id and a generator id are the same decimal string.
+A ``subscription-modified`` applies from its ``mso-distributed-export:effective-time`` when it
+carries one: the Master announces a change of originators before the slot it serves from, and
+the collector takes it at its word, so a slot is expected from the generators promised for it.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +25,7 @@ from collector.subscription_facts import SubscriptionFacts, facts_from_json, mem
 from mso.date_and_time import parse_epoch
 
 GENERATOR_LEAVES = ("message-generator-id", "message-publisher-id", "message-publisher-ids")
+EFFECTIVE_TIME = "effective-time"  # mso-distributed-export's, on subscription-modified
 STARTED, MODIFIED = "subscription-started", "subscription-modified"
 ENDED = ("subscription-terminated", "subscription-completed", "subscription-killed")
 _KEEP_VERSIONS = 16  # enough history for slots still open when several changes come in a row
@@ -80,12 +85,13 @@ class Knowledge:
         self.subscriptions[subscription_id] = Subscription(subscription_id, [(-math.inf, policy)])
 
     def modify(self, subscription_id: int, policy: Policy, at: float) -> None:
-        """From the next slot after event time ``at`` on, ``policy`` applies."""
+        """From the next slot after event time ``at`` on, ``policy`` applies (also when a later
+        change was heard of first: the versions stay in the order they apply)."""
         subscription = self.subscriptions.get(subscription_id)
         if subscription is None:
             self.start(subscription_id, policy)
             return
-        subscription.versions.append((at, policy))
+        bisect.insort(subscription.versions, (at, policy), key=lambda version: version[0])
         del subscription.versions[:-_KEEP_VERSIONS]
 
     def end(self, subscription_id: int) -> Subscription | None:
@@ -113,7 +119,7 @@ class Knowledge:
         if local == MODIFIED:
             known = self.subscriptions.get(subscription_id)
             base = known.current if known is not None else Policy()
-            self.modify(subscription_id, policy_from_json(body, base), event_time)
+            self.modify(subscription_id, policy_from_json(body, base), _effective_time(body, event_time))
             self.describe(subscription_id, body)
             return "modified"
         if local in ENDED:
@@ -141,6 +147,14 @@ class Knowledge:
                 self.describe(subscription_id, entry)
             learned.append(subscription_id)
         return learned
+
+
+def _effective_time(body: Mapping, event_time: float) -> float:
+    """When a subscription-modified's generators take over: mso-distributed-export's
+    ``effective-time`` (the Master announces a change of originators ahead of the slots it
+    serves), else the notification's event time."""
+    effective = member(body, EFFECTIVE_TIME)
+    return parse_time(effective) if isinstance(effective, str) else event_time
 
 
 def generators_from_json(body: Mapping) -> frozenset[str] | None:

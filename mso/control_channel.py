@@ -90,35 +90,48 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class ResourcesAssigned:
-    """The Master moves resources to (added) or away from (removed) the agent."""
+    """The Master moves resources to (added) or away from (removed) the agent. ``cards`` are
+    the (slot, ports) of the cards the added ones come from, so the agent renders them as their
+    home card does. The agent's gets follow at once; its components' samples from ``at`` (epoch
+    seconds; None: at once), when the Master switches the subscriptions' originators."""
 
     TYPE: ClassVar[str] = "resources-assigned"
     added: tuple[Resource, ...] = ()
     removed: tuple[Resource, ...] = ()
+    cards: tuple[tuple[int, int], ...] = ()
+    at: float | None = None
 
 
 @dataclass(frozen=True)
 class ComponentCreate:
     """Run a component subscription: ``spec`` carries the global id, trigger, filter, encoding
     and receivers. ``report_to_master`` (centralized mode) sends each event to the Master over
-    this channel instead of pushing it."""
+    this channel instead of pushing it. ``at`` (epoch seconds; None: at once): its first sample
+    is the first after then, when the Master announced the agent takes over."""
 
     TYPE: ClassVar[str] = "component-create"
     spec: SubscriptionSpec
     report_to_master: bool = False
+    at: float | None = None
 
 
 @dataclass(frozen=True)
 class ComponentModify:
+    """Run the component with ``spec`` instead, from ``at`` (None: at once)."""
+
     TYPE: ClassVar[str] = "component-modify"
     spec: SubscriptionSpec
     report_to_master: bool = False
+    at: float | None = None
 
 
 @dataclass(frozen=True)
 class ComponentDelete:
+    """Stop the component; from ``at`` (None: at once), it samples no more."""
+
     TYPE: ClassVar[str] = "component-delete"
     subscription_id: int
+    at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +304,10 @@ def _from_json(body: dict) -> Message:
     for name in ("resources", "added", "removed"):
         if name in body:
             body[name] = _resources_in(body[name])
+    if "cards" in body:
+        body["cards"] = tuple((int(slot), int(ports)) for slot, ports in body["cards"])
+    if body.get("at") is not None and not isinstance(body["at"], (int, float)):
+        raise ControlChannelError("at must be a number of seconds")
     if "spec" in body:
         body["spec"] = spec_from_json(body["spec"])
     if "filter" in body:

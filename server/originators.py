@@ -4,9 +4,19 @@ a subscription's filter involves (the decomposer); and the component subscriptio
 agents.
 
 Whenever ownership changes (an agent joins, leaves, times out, or a resource moves) the
-``on_change`` callbacks run, so the placement engine re-decomposes what it serves; a component
-an agent reports it cannot run goes to ``on_component_failed``, and an agent that leaves to
-``on_agent_left``.
+``on_change`` callbacks run with the instant the change takes effect for the subscriptions, so
+the placement engine re-decomposes what it serves; a component an agent reports it cannot run
+goes to ``on_component_failed``, and an agent that leaves to ``on_agent_left``.
+
+A change that is not forced on the Master (a move, an agent joining) takes effect
+``SWITCH_LEAD_SECONDS`` after it is decided: the subscribers are told the new generator set
+before the first slot it serves, and every originator switches at that instant (the table and
+the agents' gets at once). An agent that leaves takes its data with it at once.
+
+Any resource of a line card moves: its ports, and its module and sensors. The table remembers
+where each resource was moved to: an agent registering again keeps what was moved away from it
+with its new owner and takes back what was moved to it, and when an agent leaves, what was moved
+to it falls back to the agent it came from.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -35,6 +46,16 @@ from server.rpc import Dispatcher, Reply, RpcContext
 log = logging.getLogger("mso.originators")
 DX = DISTRIBUTED_EXPORT
 MASTER_CAPABILITY = cc.Capability(tuple(Encoding), 1, True)
+SWITCH_LEAD_SECONDS = 0.25  # how long before a change of originators takes effect it is announced
+Switch = Callable[[float | None], None]  # told when a change of ownership takes effect (None: now)
+
+
+@dataclass(frozen=True)
+class _Joining:
+    """What a registration changes beyond the agent's own resources."""
+
+    kept_away: tuple[Resource, ...]  # its resources that stay where they were moved
+    taken_back: tuple[tuple[Resource, str], ...]  # resources moved to it, and who holds them now
 
 
 class ResourcePathError(ValueError):
@@ -47,13 +68,18 @@ class Originators:
         self.table = ResourceLocationTable()
         self.registry = AgentRegistry(self, timeout=timeout, boot_time=boot_time, seed=seed, secret=agent_secret)
         self.centralized = centralized
-        self.on_change: list[Callable[[], None]] = []
+        self.on_change: list[Switch] = []
         self.on_report: list[Callable[[int, etree._Element, float], None]] = []
         self.on_component_failed: list[Callable[[str, int, str], None]] = []
         self.on_agent_left: list[Callable[[str], None]] = []
         self._prefix_of = {uri: prefix for prefix, uri in prefix_namespaces.items()}
         self._namespace_of = dict(prefix_namespaces)
         self._keys = keys
+        self._home: dict[Resource, str] = {}  # the agent whose registration brought each resource
+        self._card_of: dict[str, tuple[int, int]] = {}  # agent -> (slot, ports) of its card, as registered
+        self._moved: dict[Resource, str] = {}  # where move-resource put a resource, if not its home
+        self._joining: dict[str, _Joining] = {}
+        self._now = time.time
 
     def register(self, dispatcher: Dispatcher) -> None:
         dispatcher.register(qn(DX, "move-resource"), self._move_resource)
@@ -77,29 +103,30 @@ class Originators:
 
     # --- component subscriptions --------------------------------------------------------------
 
-    def start_component(self, generator: str, spec: SubscriptionSpec) -> None:
+    def start_component(self, generator: str, spec: SubscriptionSpec, at: float | None = None) -> None:
+        """The agent runs a component of the subscription from ``at`` (None: now)."""
         link = self.registry.agents.get(generator)
         if link is None:
             return
         link.components.add(spec.id)
-        link.channel.send(cc.ComponentCreate(spec, report_to_master=self.centralized))
+        link.channel.send(cc.ComponentCreate(spec, report_to_master=self.centralized, at=at))
 
-    def modify_component(self, generator: str, spec: SubscriptionSpec) -> None:
-        """The subscription changed and the agent keeps a share of it."""
+    def modify_component(self, generator: str, spec: SubscriptionSpec, at: float | None = None) -> None:
+        """The subscription (or the agent's filter for it) changed and the agent keeps a share of it."""
         link = self.registry.agents.get(generator)
         if link is None:
             return
         if spec.id not in link.components:
-            self.start_component(generator, spec)
+            self.start_component(generator, spec, at)
             return
-        link.channel.send(cc.ComponentModify(spec, report_to_master=self.centralized))
+        link.channel.send(cc.ComponentModify(spec, report_to_master=self.centralized, at=at))
 
-    def stop_component(self, generator: str, subscription_id: int) -> None:
+    def stop_component(self, generator: str, subscription_id: int, at: float | None = None) -> None:
         link = self.registry.agents.get(generator)
         if link is None or subscription_id not in link.components:
             return
         link.components.discard(subscription_id)
-        link.channel.send(cc.ComponentDelete(subscription_id))
+        link.channel.send(cc.ComponentDelete(subscription_id, at=at))
 
     async def gather(self, requests: Mapping[str, FilterSpec | None]) -> list[etree._Element]:
         """What each agent's own filter selects of its data (``requests``: generator -> filter),
@@ -134,7 +161,8 @@ class Originators:
         return None
 
     def move(self, path: str, to: str) -> str:
-        """Move one list entry between agents; returns the previous owner."""
+        """Move one list entry (a port, a module, a sensor) between agents, from
+        ``SWITCH_LEAD_SECONDS`` on; returns the previous owner."""
         resource = self.parse_path(path)
         owner = self.table.owner(resource)
         if owner is None:
@@ -145,14 +173,26 @@ class Originators:
             raise ResourcePathError(f"no agent with generator id {to} is registered")
         if owner == to:
             return owner
-        if resource[0] != INTERFACE_LIST:
-            raise ResourcePathError("only interfaces move between line cards")
-        self.table.move(resource, to)
-        self.registry.send(owner, cc.ResourcesAssigned(removed=(resource,)))
-        self.registry.send(to, cc.ResourcesAssigned(added=(resource,)))
+        at = self._now() + SWITCH_LEAD_SECONDS
+        self._hand_over(resource, owner, to, at)
+        if self._home.get(resource) == to:
+            self._moved.pop(resource, None)
+        else:
+            self._moved[resource] = to
         log.info("resource-moved", extra={"fields": {"path": path, "from": owner, "to": to}})
-        self._changed()
+        self._changed(at)
         return owner
+
+    def _hand_over(self, resource: Resource, owner: str, to: str, at: float | None) -> None:
+        """Give ``resource`` from ``owner`` to ``to`` in the table, and tell both agents."""
+        self.table.move(resource, to)
+        self.registry.send(owner, cc.ResourcesAssigned(removed=(resource,), at=at))
+        self.registry.send(to, self._assigned((resource,), at))
+
+    def _assigned(self, resources: tuple[Resource, ...], at: float | None) -> cc.ResourcesAssigned:
+        """Resources given to an agent, with the cards they come from (to render them as those do)."""
+        cards = {self._card_of[home] for home in (self._home.get(r) for r in resources) if home in self._card_of}
+        return cc.ResourcesAssigned(added=resources, cards=tuple(sorted(cards)), at=at)
 
     def parse_path(self, path: str) -> Resource:
         try:
@@ -190,11 +230,23 @@ class Originators:
     # --- RegistryEvents -----------------------------------------------------------------------
 
     def agent_joining(self, request: cc.Register) -> str | None:
+        """Take a registering agent's resources, but for those moved to other agents that hold
+        them (they stay there); what was moved to it comes back when it has joined."""
+        generator = str(request.generator_id)
+        kept_away = tuple(r for r in request.resources if self._moved.get(r, generator) == self.table.owner(r)
+                          and self.table.owner(r) not in (None, generator))
         try:
             self._check_resources(request.resources)
-            self.table.assign(str(request.generator_id), request.resources)
+            self.table.assign(generator, [r for r in request.resources if r not in kept_away])
         except (OwnershipConflict, ResourcePathError) as error:
             return str(error)
+        for resource in request.resources:
+            self._home[resource] = generator
+        ports = sum(1 for list_path, _ in request.resources if list_path == INTERFACE_LIST)
+        self._card_of[generator] = (request.slot, ports)
+        taken_back = tuple((r, owner) for r, to in self._moved.items()
+                           if to == generator and (owner := self.table.owner(r)) not in (None, generator))
+        self._joining[generator] = _Joining(kept_away, taken_back)
         return None
 
     def _check_resources(self, resources: Iterable[Resource]) -> None:
@@ -204,13 +256,26 @@ class Originators:
                 raise ResourcePathError(f"{'/'.join(list_path)} is not a list of the schema with {len(values)} key(s)")
 
     def agent_joined(self, link: AgentLink) -> None:
-        self._changed()
+        """Its data is there from now; its share of the subscriptions from the announced instant."""
+        at = self._now() + SWITCH_LEAD_SECONDS
+        joining = self._joining.pop(link.generator, _Joining((), ()))
+        if joining.kept_away:
+            link.channel.send(cc.ResourcesAssigned(removed=joining.kept_away))
+        for resource, owner in joining.taken_back:
+            self._hand_over(resource, owner, link.generator, at)
+        self._changed(at)
 
     def agent_left(self, link: AgentLink, reason: str) -> None:
-        self.table.release(link.generator)
+        """Its data is gone at once; what was moved to it falls back to the agents it came from."""
+        released = self.table.release(link.generator)
+        for resource in released:
+            home = self._home.get(resource)
+            if home is not None and home != link.generator and home in self.registry.agents:
+                self.table.assign(home, [resource])
+                self.registry.send(home, self._assigned((resource,), None))
         for callback in self.on_agent_left:
             callback(link.generator)
-        self._changed()
+        self._changed(None)
 
     def component_status(self, link: AgentLink, message: cc.ComponentStatus) -> None:
         level = logging.INFO if message.state == "active" else logging.WARNING
@@ -226,9 +291,9 @@ class Originators:
         for report in self.on_report:
             report(message.subscription_id, event, message.event_time)
 
-    def _changed(self) -> None:
+    def _changed(self, at: float | None) -> None:
         for callback in self.on_change:
-            callback()
+            callback(at)
 
     # --- operational data ---------------------------------------------------------------------
 

@@ -17,12 +17,16 @@ and resumes:
 
 Shares follow ownership while a subscription is suspended, so it resumes with today's
 originators, and the subscriber hears ``subscription-modified`` whenever the generator list it
-was told changes. A component an agent cannot run is taken out of the shares (and the
-subscriber told), so a collector never waits for a piece that will not come.
+was told changes. A change of ownership announced ahead (a move, an agent joining) takes effect
+at the instant the originators give: the notification says so (``mso-dx:effective-time``) and
+every originator, the Master's own job included, switches then, so each slot is served by the
+generators announced for it. A component an agent cannot run is taken out of the shares (and
+the subscriber told), so a collector never waits for a piece that will not come.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -64,6 +68,7 @@ class Placement:
         self._table = table
         self._keys = keys
         self._now = clock
+        self._own_switches: dict[int, asyncio.TimerHandle] = {}  # the Master's own job, waiting to switch
 
     # --- deciding who serves ------------------------------------------------------------------
 
@@ -154,36 +159,56 @@ class Placement:
         if running:
             self._move_shares(subscription, before, changed=True)
 
-    def _move_shares(self, subscription: Subscription, before: Decomposition, *, changed: bool) -> None:
-        """Take the jobs from ``before``'s plan to the subscription's current one. Originators
-        that keep a share with the same filter are left alone, or, when the subscription
-        ``changed``, restarted (the Master) or sent a component modify (agents)."""
+    def _move_shares(self, subscription: Subscription, before: Decomposition, *, changed: bool,
+                     at: float | None = None) -> None:
+        """Take the jobs from ``before``'s plan to the subscription's current one, from ``at``
+        (None: now). Originators that keep a share with the same filter are left alone, or,
+        when the subscription ``changed``, restarted (the Master) or sent a component modify
+        (agents)."""
         after = subscription.plan
         had_own, has_own = MASTER_GENERATOR in before.filters, MASTER_GENERATOR in after.filters
         own_changed = changed or (before.filters.get(MASTER_GENERATOR), before.whole) != (
             after.filters.get(MASTER_GENERATOR), after.whole)
-        if had_own and (own_changed or not has_own):
-            self._stop_own(subscription)
-        if has_own and (own_changed or not had_own):
-            self._start_own(subscription)
+        if (had_own or has_own) and (own_changed or had_own != has_own):
+            self._switch_own(subscription, at, has_own)
         for generator in self._agents(before.generators):
             if generator not in after.filters:
-                self._originators.stop_component(generator, subscription.id)
+                self._originators.stop_component(generator, subscription.id, at)
         for generator in self._agents(after.generators):
             if generator not in before.filters:
-                self._originators.start_component(generator, self._component_spec(subscription, generator))
+                self._originators.start_component(generator, self._component_spec(subscription, generator), at)
             elif changed or before.filters[generator] != after.filters[generator]:
-                self._originators.modify_component(generator, self._component_spec(subscription, generator))
+                self._originators.modify_component(generator, self._component_spec(subscription, generator), at)
+
+    def _switch_own(self, subscription: Subscription, at: float | None, run: bool) -> None:
+        """Stop the Master's own job and, if ``run``, start it as the plan now says, at ``at``."""
+        waiting = self._own_switches.pop(subscription.id, None)
+        if waiting is not None:
+            waiting.cancel()
+
+        def switch() -> None:
+            self._own_switches.pop(subscription.id, None)
+            self._stop_own(subscription)
+            if run:
+                self._start_own(subscription)
+
+        delay = 0.0 if at is None else at - self._now()
+        if delay <= 0:
+            switch()
+        else:
+            self._own_switches[subscription.id] = asyncio.get_running_loop().call_later(delay, switch)
 
     def remove(self, subscription: Subscription, reason: str | None = None) -> None:
         self.stop(subscription)
         self._table.remove(subscription, reason)
 
-    def notify_modified(self, subscription: Subscription, reason: str | None = None) -> None:
-        """``subscription-modified`` with the current parameters and generator list."""
+    def notify_modified(self, subscription: Subscription, reason: str | None = None,
+                        effective: float | None = None) -> None:
+        """``subscription-modified`` with the current parameters and generator list (serving
+        from ``effective``, when that is later than now)."""
         spec = subscription.spec
         subscription.state(state_notification("subscription-modified", spec.id, spec=spec,
-                                              generators=subscription.generators), self._now())
+                                              generators=subscription.generators, effective=effective), self._now())
         subscription.announced = list(subscription.generators)
         self._table.changed(subscription, reason)
 
@@ -205,6 +230,9 @@ class Placement:
         subscription.job.start()
 
     def _stop_own(self, subscription: Subscription) -> None:
+        waiting = self._own_switches.pop(subscription.id, None)
+        if waiting is not None:
+            waiting.cancel()
         self._whole.stop(subscription.id)
         if subscription.job is not None:
             subscription.job.stop()
@@ -232,9 +260,10 @@ class Placement:
 
     # --- ownership changes --------------------------------------------------------------------
 
-    def redecompose(self) -> None:
-        """Ownership changed: re-decompose every operational subscription whose originators differ
-        now, tell its subscriber, and suspend (resume) it when no originator is left (returns)."""
+    def redecompose(self, at: float | None = None) -> None:
+        """Ownership changed, from ``at`` on (None: now): re-decompose every operational
+        subscription whose originators differ now, tell its subscriber, and suspend (resume) it
+        when no originator is left (returns)."""
         for subscription in self._table:
             if subscription.spec.datastore != "ds:operational":
                 continue
@@ -246,18 +275,18 @@ class Placement:
             elif not plan.filters and self._agents(subscription.shares):
                 self._orphaned(subscription)
             elif plan.filters and plan != subscription.plan:
-                self._reassign(subscription, plan)
+                self._reassign(subscription, plan, at)
 
-    def _reassign(self, subscription: Subscription, plan: Decomposition) -> None:
+    def _reassign(self, subscription: Subscription, plan: Decomposition, at: float | None) -> None:
         before = subscription.plan
         self.assign(subscription, plan)
         if subscription.suspended:  # it resumes with these
             return
-        self._move_shares(subscription, before, changed=False)
+        self._move_shares(subscription, before, changed=False, at=at)
         log.info("redecomposed", extra={"fields": {"id": subscription.id, "generators": ",".join(plan.generators),
                                                    "served-whole": plan.whole or ""}})
         if subscription.generators != subscription.announced:
-            self.notify_modified(subscription, "originators changed")
+            self.notify_modified(subscription, "originators changed", at)
 
     def _orphaned(self, subscription: Subscription) -> None:
         if not subscription.suspended:

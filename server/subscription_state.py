@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from lxml import etree
 
-from mso.date_and_time import format_datetime
+from mso.date_and_time import format_datetime, format_epoch
 from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, DISTRIBUTED_NOTIF, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso.subscription_model import OnChange, Periodic, SubscriptionSpec
 from mso.xml_parsing import parse_xml
@@ -81,15 +81,19 @@ def add_publishers(parent: etree._Element, generators: Sequence[str]) -> None:
 
 
 def state_notification(name: str, subscription_id: int, *, spec: SubscriptionSpec | None = None,
-                       generators: Sequence[str] = (), reason: str | None = None) -> etree._Element:
-    """subscription-started/-modified (with policy and generators), -terminated/-suspended
-    (with a reason identity), -resumed, -completed."""
+                       generators: Sequence[str] = (), reason: str | None = None,
+                       effective: float | None = None) -> etree._Element:
+    """subscription-started/-modified (with policy and generators, and for a modified one the
+    instant they serve from when it is later), -terminated/-suspended (with a reason
+    identity), -resumed, -completed."""
     event = etree.Element(qn(SN, name), nsmap={None: SN, "sn": SN})
     _leaf(event, SN, "id", str(subscription_id))
     if spec is not None:
         add_policy(event, spec)
         add_generators(event, generators)
         add_publishers(event, generators)
+    if effective is not None:
+        _leaf(event, DISTRIBUTED_EXPORT, "effective-time", format_epoch(effective), {"mso-dx": DISTRIBUTED_EXPORT})
     if reason is not None:
         prefix = reason.partition(":")[0]
         _leaf(event, SN, "reason", reason, {prefix: REASON_NAMESPACES[prefix]} if prefix != "sn" else None)

@@ -18,6 +18,7 @@ from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, HARDWARE, INTERFACES,
 from mso import control_channel as cc
 from mso.netconf_client import NetconfClient
 from mso.sampling import INTERFACE_LIST
+from tests.collector_support import collector_factory  # noqa: F401  (fixture)
 from tests.conftest import AgentProcess, ServerProcess, run, start_server, stop_process
 from tests.e2e.test_configured_subscriptions import UdpReceiver, subscription_config
 
@@ -392,3 +393,196 @@ def test_an_agent_with_a_wrong_secret_is_refused_with_one_line_on_both_sides(ser
     missing = agent_factory(master, 6, 6, extra_args=["--secret-file", str(tmp_path / "nowhere")], wait=False)
     assert missing.process.wait(30) == 2
     assert "cannot read the agent secret" in missing.log().strip().splitlines()[-1]
+
+
+# --------------------------------------------------------------------------------------
+# Exact distributed export (issue 15)
+# --------------------------------------------------------------------------------------
+
+ACROSS_CARDS = "/if:interfaces/if:interface[if:name='1/0/0']/../if:interface[if:name='2/0/1']/if:name"
+HW = "urn:ietf:params:xml:ns:yang:ietf-hardware"
+
+
+def served_whole(state: etree._Element) -> list[str]:
+    return [leaf.text or "" for leaf in state.iter(qn(DX, "served-whole"))]
+
+
+def component_counts(table: etree._Element) -> dict[str, str]:
+    return {entry.findtext(qn(DX, "message-generator-id")): entry.findtext(qn(DX, "component-subscriptions"))
+            for entry in table.iter(qn(DX, "originator"))}
+
+
+def test_a_filter_reaching_across_cards_is_served_by_the_card_holding_its_answer(device, receiver: UdpReceiver) -> None:
+    """The issue's example: 2/0/1's name is selected because 1/0/0 exists on another card. Card 3
+    alone serves it, with a filter that names 2/0/1; a get with the filter says the same."""
+    master, _ = device
+
+    async def body() -> tuple[list[str], list[str], dict[int, set[str]]]:
+        client = await connect(master)
+        data = await client.get(xpath=ACROSS_CARDS, namespaces=IF_NS)
+        reply = await client.rpc(establish(ACROSS_CARDS, receiver_port=receiver.port))
+        pushed = await asyncio.to_thread(pushed_names, receiver, {3})
+        await client.close()
+        return [leaf.text for leaf in data.iter(qn(INTERFACES, "name"))], generators(reply), pushed
+
+    got, reply_generators, pushed = run(body())
+    assert got == ["2/0/1"]
+    assert reply_generators == ["3"]
+    assert pushed == {3: {"2/0/1"}}
+
+
+def test_a_filter_only_the_whole_device_answers_is_served_by_the_master(device) -> None:
+    """Which interface is the fifth depends on every card's data: the Master gathers the cards'
+    data for each push, names itself alone, and says why in /sn:subscriptions."""
+    master, _ = device
+
+    async def body() -> tuple[list[str], list[str], list[str], dict[str, str], list[str]]:
+        client = await connect(master)
+        fifth = "/if:interfaces/if:interface[5]/if:name"
+        reply = await client.rpc(establish(fifth))  # no agent-receiver needed: no card pushes
+        push = await next_notification(client, "push-update")
+        data = await client.get(xpath=fifth, namespaces=IF_NS)
+        state = await client.get(subtree=f'<subscriptions xmlns="{SN}"/>')
+        table = await client.get(subtree=f'<resource-location-table xmlns="{DX}"/>')
+        await client.close()
+        return (generators(reply), [leaf.text for leaf in push.iter(qn(INTERFACES, "name"))],
+                [leaf.text for leaf in data.iter(qn(INTERFACES, "name"))], component_counts(table), served_whole(state))
+
+    reply_generators, pushed, got, counts, why = run(body())
+    assert reply_generators == ["1"]
+    assert pushed == got == ["1/0/3"]  # mgmt0, then card 1's 1/0/0..1/0/3
+    assert counts == {"1": "1", "2": "0", "3": "0", "4": "0"}
+    assert len(why) == 1 and "position" in why[0]
+
+
+def test_a_filter_no_originator_can_evaluate_is_refused_with_a_hint(device) -> None:
+    master, _ = device
+
+    async def body() -> etree._Element:
+        client = await connect(master)
+        reply = await client.send(establish("/if:interfaces/if:interface[re-match(if:name, '1/.*')]",
+                                            receiver_port=9))
+        await client.close()
+        return reply
+
+    reply = run(body())
+    assert reply.findtext(".//{*}error-app-tag") == "ietf-subscribed-notifications:filter-unsupported"
+    assert "re-match() is a YANG XPath function" in (reply.findtext(f".//{{{YP}}}filter-failure-hint") or "")
+
+
+def sensor_names(notification_body: dict) -> set[str]:
+    contents = notification_body.get("datastore-contents", {})
+    return {entry["name"] for entry in contents.get("ietf-hardware:hardware", {}).get("component", [])}
+
+
+def test_a_card_module_and_sensor_move_and_survive_re_registration(device, receiver: UdpReceiver,
+                                                                     agent_factory) -> None:
+    """A line card's module and sensor move like a port: the subscription that selects them is
+    modified, the new card pushes them unchanged; when that card leaves they fall back to their
+    home card, and when it registers again it takes them back. The home card registering again
+    meanwhile is not refused for what was moved away from it."""
+    master, agents = device
+    module = "/hw:hardware/hw:component[hw:name='line-card-1']"
+    sensor = "/hw:hardware/hw:component[hw:name='line-card-1-temperature']"
+
+    def move(path: str) -> str:
+        return f'<move-resource xmlns="{DX}" xmlns:hw="{HW}"><path>{path}</path><to>3</to></move-resource>'
+
+    async def body() -> tuple[list[list[str]], str | None, etree._Element, etree._Element]:
+        client = await connect(master)
+        before = await client.get(subtree=f'<hardware xmlns="{HW}"><component><name>line-card-1</name></component>'
+                                          "</hardware>")
+        await client.rpc(establish(f"{module} | {sensor}", receiver_port=receiver.port))
+        await client.rpc(move(module))
+        await client.rpc(move(sensor))
+        seen = []
+        modified = await next_notification(client, "subscription-modified")
+        seen.append(generators(modified))
+        effective = modified.findtext(qn(DX, "effective-time"))
+        while seen[-1] != ["3"]:
+            seen.append(generators(await next_notification(client, "subscription-modified")))
+        os.killpg(agents[3].process.pid, signal.SIGKILL)  # the adopter leaves: back to card 1
+        seen.append(generators(await next_notification(client, "subscription-modified")))
+        os.killpg(agents[2].process.pid, signal.SIGKILL)
+        await next_notification(client, "subscription-suspended")
+        await asyncio.to_thread(agent_factory, master, 2, 1)  # home card again, all its own
+        await next_notification(client, "subscription-resumed")
+        await asyncio.to_thread(agent_factory, master, 3, 2)  # the adopter again: takes them back
+        while seen[-1] != ["3"]:
+            seen.append(generators(await next_notification(client, "subscription-modified")))
+        after = await client.get(subtree=f'<hardware xmlns="{HW}"><component><name>line-card-1</name></component>'
+                                         "</hardware>")
+        drain(receiver)
+        pushed = await asyncio.to_thread(pushed_components, receiver, 3)
+        await client.close()
+        return seen, effective, before, after, pushed
+
+    seen, effective, before, after, pushed = run(body())
+    assert seen[0] in (["2", "3"], ["3"]) and seen[-1] == ["3"]
+    assert ["2"] in seen  # fell back to its home card while the adopter was away
+    assert effective is not None  # announced ahead of the slot it serves from
+    assert etree.tostring(before) == etree.tostring(after)  # the module reads the same on either card
+    assert pushed == {"line-card-1", "line-card-1-temperature"}
+
+
+def pushed_components(receiver: UdpReceiver, publisher: int, timeout: float = 5.0) -> set[str]:
+    """The hardware components in the first push-update of ``publisher`` that has some."""
+    for source, notification in receiver.messages(timeout=timeout):
+        if source == publisher and notification.event == "ietf-yang-push:push-update":
+            names = sensor_names(notification.body)
+            if names:
+                return names
+    return set()
+
+
+def test_a_card_joining_after_a_receiverless_subscription_is_served_through_the_master(server_factory,
+                                                                                        agent_factory) -> None:
+    """Established while no card held its data, the subscription has no agent receiver: when a
+    card joins with that data, the Master gathers it and pushes it, and says so."""
+    master = server_factory(extra_args=["--line-cards", "0"])
+
+    async def body() -> tuple[list[str], list[str], list[str]]:
+        client = await connect(master)
+        reply = await client.rpc(establish("/if:interfaces/if:interface[if:name='1/0/1']/if:name", period_cs=20))
+        await asyncio.to_thread(agent_factory, master, 2, 1)
+        names: list[str] = []
+        for _ in range(50):
+            push = await next_notification(client, "push-update")
+            names = [leaf.text for leaf in push.iter(qn(INTERFACES, "name"))]
+            if names:
+                break
+        state = await client.get(subtree=f'<subscriptions xmlns="{SN}"/>')
+        await client.close()
+        return generators(reply), names, served_whole(state)
+
+    reply_generators, names, why = run(body())
+    assert reply_generators == ["1"]
+    assert names == ["1/0/1"]
+    assert len(why) == 1 and "agent-receiver" in why[0]
+
+
+def test_the_collector_reports_each_slot_around_a_move_as_promised(device, collector_factory) -> None:
+    """A port moves between two slots: the collector's records name exactly the generators the
+    Master promised for each slot, card 2 before and card 3 after, none missing, none unexpected."""
+    master, _ = device
+    collector = collector_factory(["--netconf", f"127.0.0.1:{master.port}", "--user", master.user,
+                                   "--password", master.password, "--subscribe",
+                                   "/if:interfaces/if:interface[if:name='1/0/2']", "--period", "20"])
+    periodic = [r for r in collector.wait_for(lambda r: r["kind"] == "periodic", count=3)]
+
+    async def move() -> None:
+        client = await connect(master)
+        await client.rpc(f'<move-resource xmlns="{DX}"><path>/if:interfaces/if:interface[if:name=\'1/0/2\']'
+                         "</path><to>3</to></move-resource>")
+        await client.close()
+
+    run(move())
+    deadline = time.monotonic() + 15
+    while sum(r["generators"]["expected"] == ["3"] for r in periodic) < 3 and time.monotonic() < deadline:
+        periodic += [r for r in collector.new_records() if r["kind"] == "periodic"]  # every slot, none skipped
+        time.sleep(0.05)
+    assert {tuple(r["generators"]["expected"]) for r in periodic} == {("2",), ("3",)}
+    for record in periodic:
+        assert record["generators"]["present"] == record["generators"]["expected"], record
+        assert record["generators"]["missing"] == [] and record["generators"]["unexpected"] == [], record
+        assert [i["name"] for i in record["data"]["ietf-interfaces:interfaces"]["interface"]] == ["1/0/2"]
