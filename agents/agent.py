@@ -13,6 +13,7 @@ originator owns) ends the agent with the Master's reason.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
@@ -162,8 +163,8 @@ class Agent:
             if isinstance(message, (cc.ComponentCreate, cc.ComponentModify)):
                 self._run_component(channel, message)
             elif isinstance(message, cc.ComponentDelete):
-                subscription_id = message.subscription_id
-                self._when(message.at, subscription_id, lambda: self._stop_component(subscription_id))
+                self._when(message.at, message.subscription_id,
+                           functools.partial(self._stop_component, message.subscription_id))
             elif isinstance(message, cc.GetRequest):
                 channel.send(self._get(message))
             elif isinstance(message, cc.ResourcesAssigned):

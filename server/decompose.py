@@ -41,13 +41,20 @@ from mso.subscription_model import FilterSpec
 from server import xpath_ast as ast
 from server.resource_location import ResourceLocationTable
 from server.table_shape import KeyValues, ListPath, Shape, ShapeNode, TableView, shape_trie, skeleton_node, table_view
-from server.xpath_reach import (LOCAL, WHOLE, AllOf, Branch, Formula, FilterUnsupported, Selected, read_xpath,
-                                unsupported)
+from server.xpath_reach import (
+    LOCAL,
+    WHOLE,
+    AllOf,
+    Branch,
+    FilterUnsupported,
+    Formula,
+    Selected,
+    read_xpath,
+    unsupported,
+)
 
 NOTHING = FilterSpec("subtree")
 """A filter that selects nothing (RFC 6241 §6.4.2): the Master's when nobody owns what a filter selects."""
-
-__all__ = ["Decomposition", "FilterUnsupported", "NOTHING", "check_filter", "decompose"]
 
 
 @dataclass(frozen=True)
@@ -195,26 +202,25 @@ def _subtree_reach(filter_nodes: Sequence[etree._Element], node: ShapeNode, whol
     be agents' entries, only the whole device answers (``whole`` gets why).
     """
     reach = _Reach()
-    entry_filters: dict[ListPath, list[etree._Element]] = {}
-    beside: list[str] = []
-    only_content = all(_is_content_match(f) for f in filter_nodes if isinstance(f.tag, str))
+    by_tag: dict[str, list[etree._Element]] = {}  # a list's entry filters come together, a thousand at a time
     for filter_node in filter_nodes:
-        if not isinstance(filter_node.tag, str):
-            continue
-        children, elsewhere = _matching(node, filter_node.tag)
+        if isinstance(filter_node.tag, str):
+            by_tag.setdefault(filter_node.tag, []).append(filter_node)
+    beside: list[str] = []
+    only_content = True
+    for tag, group in by_tag.items():
+        children, elsewhere = _matching(node, tag)
         reach.outside |= elsewhere
-        if _is_content_match(filter_node) and elsewhere:
-            beside.append(_local_name(filter_node.tag))
+        content = [f for f in group if _is_content_match(f)]
+        only_content &= len(content) == len(group)
+        if content and elsewhere:
+            beside.append(_local_name(tag))
         for child in children:
             if child.list_path is not None:
-                entry_filters.setdefault(child.list_path, []).append(filter_node)
-            elif len(filter_node):
-                reach.absorb(_subtree_reach(filter_node, child, whole))
-            else:
-                reach.absorb(_everything_below(child))
-    for list_path, filters in entry_filters.items():
-        list_node = node.children[list_path[-1]]
-        reach.absorb(_entries_reach(list_node, _content_matched_keys(filters, list_node.key_tags)))
+                reach.absorb(_entries_reach(child, _content_matched_keys(group, child.key_tags)))
+                continue
+            for filter_node in group:
+                reach.absorb(_subtree_reach(filter_node, child, whole) if len(filter_node) else _everything_below(child))
     if beside and only_content:
         reach.absorb(_everything_below(node))  # a content match alone selects the whole instance
     if beside and reach.lists:
@@ -230,20 +236,24 @@ def _content_matched_keys(entry_filters: Sequence[etree._Element], key_tags: tup
     over the filter."""
     if not key_tags:
         return None
-    positions = {tag: position for position, tag in enumerate(key_tags)}
-    positions.update({_local_name(tag): position for position, tag in enumerate(key_tags)})
     chosen: set[KeyValues] = set()
     for entry_filter in entry_filters:
-        found: dict[int, str] = {}
-        for condition in entry_filter:
-            position = positions.get(condition.tag)
-            text = (condition.text or "").strip()
-            if position is not None and text:
-                found.setdefault(position, text)
-        if len(found) < len(key_tags):
+        values = tuple(_key_text(entry_filter, tag) for tag in key_tags)
+        if None in values:
             return None
-        chosen.add(tuple(found[position] for position in range(len(key_tags))))
+        chosen.add(values)  # type: ignore[arg-type]
     return chosen
+
+
+def _key_text(entry_filter: etree._Element, key_tag: str) -> str | None:
+    """The first non-empty content match on a key among an entry filter's children (one in no
+    namespace matches the key's local name)."""
+    for tag in (key_tag, _local_name(key_tag)):
+        for condition in entry_filter.iterchildren(tag):
+            text = (condition.text or "").strip()
+            if text:
+                return text
+    return None
 
 
 def _local_name(clark: str) -> str:

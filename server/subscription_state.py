@@ -8,7 +8,15 @@ from collections.abc import Iterable, Sequence
 from lxml import etree
 
 from mso.date_and_time import format_datetime, format_epoch
-from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, DISTRIBUTED_NOTIF, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
+from mso.namespaces import (
+    DATASTORES,
+    DISTRIBUTED_EXPORT,
+    DISTRIBUTED_NOTIF,
+    MSO,
+    SUBSCRIBED_NOTIFICATIONS,
+    YANG_PUSH,
+    qn,
+)
 from mso.subscription_model import OnChange, Periodic, SubscriptionSpec
 from mso.xml_parsing import parse_xml
 from server.subscription_table import Subscription

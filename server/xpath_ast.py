@@ -206,9 +206,8 @@ class _Parser:
 
     def relative_steps(self, after_base: bool = False) -> tuple[Step, ...]:
         steps: list[Step] = []
-        if after_base:
-            if self.take().text == "//":
-                steps.append(DESCENDANT_OR_SELF)
+        if after_base and self.take().text == "//":
+            steps.append(DESCENDANT_OR_SELF)
         steps.append(self.step())
         while self.next_is("/", "//", kind="operator"):
             if self.take().text == "//":

@@ -8,7 +8,7 @@ import copy
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from lxml import etree
 
@@ -53,7 +53,7 @@ class Device:
     last_change: str  # /hw:hardware/hw:last-change, which only the Master has
 
 
-@lru_cache(maxsize=None)
+@cache
 def device(card_ports: tuple[int, ...]) -> Device:
     """The main board plus line cards in slots 2.. with these port counts, at a fixed time,
     with every third link down and a YANG library only the Master has."""

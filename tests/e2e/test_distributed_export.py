@@ -14,8 +14,17 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from mso.namespaces import DATASTORES, DISTRIBUTED_EXPORT, HARDWARE, INTERFACES, MSO, SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
 from mso import control_channel as cc
+from mso.namespaces import (
+    DATASTORES,
+    DISTRIBUTED_EXPORT,
+    HARDWARE,
+    INTERFACES,
+    MSO,
+    SUBSCRIBED_NOTIFICATIONS,
+    YANG_PUSH,
+    qn,
+)
 from mso.netconf_client import NetconfClient
 from mso.sampling import INTERFACE_LIST
 from tests.collector_support import collector_factory  # noqa: F401  (fixture)

@@ -12,7 +12,7 @@ from mso.namespaces import HARDWARE, INTERFACES, YANG_LIBRARY, qn
 from mso.subscription_model import FilterSpec
 from server.decompose import Decomposition, FilterUnsupported, check_filter, decompose
 from server.resource_location import ResourceLocationTable
-from tests.decomposition_model import (KEYS, check_exact, component, device, interface, shares, subtree, xpath)
+from tests.decomposition_model import KEYS, check_exact, component, device, interface, shares, subtree, xpath
 
 
 def generators(selection: FilterSpec | None, table: ResourceLocationTable, keys: KeyIndex = KEYS) -> list[str]:
@@ -168,8 +168,8 @@ def test_subtree_filters_run_as_they_are(table: ResourceLocationTable, children:
 
 
 @pytest.mark.parametrize("children", [
-    f'<hardware xmlns="{HARDWARE}"><component><name>line-card-10</name></component>'
-    "<last-change>x</last-change></hardware>",
+    (f'<hardware xmlns="{HARDWARE}"><component><name>line-card-10</name></component>'
+     "<last-change>x</last-change></hardware>"),
     f'<hardware xmlns="{HARDWARE}"><last-change>x</last-change></hardware>',
     f'<interfaces xmlns="{INTERFACES}"/><content-id xmlns="{YANG_LIBRARY}">42</content-id>',
 ])

@@ -20,8 +20,7 @@ from mso.namespaces import HARDWARE, INTERFACES, YANG_LIBRARY
 from mso.subscription_model import FilterSpec
 from server.decompose import decompose
 from server.resource_location import ResourceLocationTable
-from tests.decomposition_model import (KEYS, Device, check_exact, component, device, interface, shares, subtree,
-                                       xpath)
+from tests.decomposition_model import KEYS, Device, check_exact, component, device, interface, shares, subtree, xpath
 
 GENERATORS = ("1", "2", "3", "4", "5")
 DEVICES = st.sampled_from([(3,), (2, 3), (1, 2, 4)])

@@ -196,3 +196,18 @@ def test_datastore_subscriptions_with_unsupported_filters_are_refused_too(tmp_pa
 
     run(body())
 
+
+
+def test_an_on_change_subscription_served_whole_starts_with_every_cards_data(tmp_path: Path, schema: Schema) -> None:
+    """Its job starts once the cards' data is in: the sync-on-start push already holds them."""
+    async def body() -> None:
+        async with running_master(tmp_path, schema) as master:
+            CardAgent(master, 2, 1)
+            CardAgent(master, 3, 2)
+            session = FakeSession()
+            last = "/if:interfaces/if:interface[last()]/if:name"
+            reply = await rpc(master, session, establish(last, on_change=True, agent_port=9))
+            assert generators(reply) == ["1"]
+            assert names(await session.next("push-update")) == ["2/0/2"]  # the last of the last card
+
+    run(body())
