@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -16,6 +16,7 @@ from mso.device_sim import CardSpec, DeviceSimulator
 from mso.filters import KeyIndex, merge_into, subtree_filter, xpath_filter
 from mso.generators import MASTER_GENERATOR
 from mso.namespaces import HARDWARE, INTERFACES, YANG_LIBRARY, qn
+from mso.sampling import selection_of
 from mso.subscription_model import FilterSpec
 from mso.xml_parsing import parse_xml
 from server.decompose import Decomposition
@@ -107,6 +108,12 @@ def whole_device(parts: Mapping[str, etree._Element]) -> etree._Element:
     return data
 
 
+def _tops(data: etree._Element, tops: Collection[str] | None) -> etree._Element:
+    part = etree.Element(data.tag)
+    part.extend(copy.deepcopy(node) for node in data if tops is None or node.tag in tops)
+    return part
+
+
 def entry_keys(entry: etree._Element, list_path: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(entry.findtext(tag) or "" for tag in KEYS[list_path])
 
@@ -138,9 +145,13 @@ def _leaves(node: etree._Element, schema_path: tuple[str, ...],
 def served(decomposition: Decomposition, parts: Mapping[str, etree._Element],
            selection: FilterSpec | None) -> dict[str, etree._Element]:
     """What each originator sends for a decomposition: its own filter on its own data, or, for
-    a filter served whole, the Master's result on the whole device."""
+    a filter served whole, the Master's result on what it gathers of the whole device (as
+    server.operational and Originators.gather_whole do: the top-level nodes the filter can
+    read, from every originator)."""
     if decomposition.whole:
-        return {MASTER_GENERATOR: apply(selection, whole_device(parts))}
+        tops = selection_of(selection).tags
+        gathered = {generator: _tops(part, tops) for generator, part in parts.items()}
+        return {MASTER_GENERATOR: apply(selection, whole_device(gathered))}
     return {generator: apply(decomposition.filters[generator], parts[generator])
             for generator in decomposition.generators}
 

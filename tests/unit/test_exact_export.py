@@ -20,7 +20,8 @@ from mso.schema import Schema
 from server.agent_registry import AgentLink
 from server.master import Master
 from tests.conftest import run
-from tests.master_fakes import SN, FakeChannel, FakeSession, establish, generators, rpc, running_master
+from tests.e2e.test_configured_subscriptions import subscription_config
+from tests.master_fakes import SN, YP, FakeChannel, FakeSession, establish, generators, rpc, running_master
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 ISSUE_FILTER = "/if:interfaces/if:interface[if:name='1/0/0']/../if:interface[if:name='2/0/1']/if:name"
@@ -209,5 +210,26 @@ def test_an_on_change_subscription_served_whole_starts_with_every_cards_data(tmp
             reply = await rpc(master, session, establish(last, on_change=True, agent_port=9))
             assert generators(reply) == ["1"]
             assert names(await session.next("push-update")) == ["2/0/2"]  # the last of the last card
+
+    run(body())
+
+
+def test_a_configured_subscription_no_one_can_evaluate_is_refused_at_its_edit(tmp_path: Path, schema: Schema) -> None:
+    config = subscription_config(9).replace(
+        f'<datastore-subtree-filter xmlns="{YP}">\n        <interfaces xmlns="{INTERFACES}"><interface><name>2/0/3</name>'
+        "</interface></interfaces>\n      </datastore-subtree-filter>",
+        f'<datastore-xpath-filter xmlns="{YP}" xmlns:if="{INTERFACES}">'
+        "/if:interfaces/if:interface[deref(if:name)]</datastore-xpath-filter>")
+    assert "deref" in config
+
+    async def body() -> None:
+        async with running_master(tmp_path, schema) as master:
+            with pytest.raises(RpcError) as refused:
+                await rpc(master, FakeSession(), f'<edit-config xmlns="{NC}"><target><running/></target>{config}'
+                                                 "</edit-config>")
+            assert refused.value.tag == "invalid-value"
+            assert refused.value.app_tag == "ietf-subscribed-notifications:filter-unsupported"
+            assert "deref() is a YANG XPath function" in (refused.value.message or "")
+            assert master.subscriptions.get(40) is None
 
     run(body())
