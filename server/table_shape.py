@@ -155,10 +155,10 @@ class SkeletonNode:
 
 def skeleton_node(element: etree._Element, lists: Mapping[ListPath, tuple[str, ...]]) -> SkeletonNode:
     """Read a skeleton element back (``lists``: each table list's key tags)."""
-    tags = [ancestor.tag for ancestor in element.iterancestors()][-2::-1] + [element.tag]
     if element.getparent() is None:
-        return SkeletonNode(())
-    path = tuple(tags)
+        return SkeletonNode(())  # the root
+    above = [ancestor.tag for ancestor in element.iterancestors()][:-1]  # up to, not with, the root
+    path = (*reversed(above), element.tag)
     if path in lists:
         return SkeletonNode(path, _entry_keys(element, lists[path]))
     if path[:-1] in lists:

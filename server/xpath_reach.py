@@ -467,6 +467,7 @@ class _PredicateReader:
                 for move in self._axes.step(item.place, step.axis, step.test):
                     following.append(_Reached(move.place, _home_after(self._region, item.home, move, item.place)))
                     self.reads.order |= ordered_move(item.place, move)
+            following = list(dict.fromkeys(following))  # successive // steps reach the same places again
             self._filter(following, step.predicates, positional_is_order=False)
             reached = following
         return reached
@@ -745,7 +746,7 @@ class _BranchReader:
             self._whole = f"the {step.axis} axis in '{text}' depends on the order of data from several originators"
         exits = any(move.how == "up" and origin.kind in (ENTRY, INSIDE, MASTER, SHARED)
                     and move.place.kind in (SHARED, ROOT) for origin, move in moves)
-        reached = [move.place for _, move in moves]
+        reached = list(dict.fromkeys(move.place for _, move in moves))
         nested = [p for p in reached if p.kind in (ENTRY, INSIDE) and len(p.node.lists_below) > 1]
         if nested:
             self._whole = "the table's lists nest inside each other's entries"
