@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) -m bench.scaling
 	$(PY) -m bench.collector
 	$(PY) -m bench.bus
+	$(PY) -m bench.soak
 
 fuzz: $(STAMP)
 	$(PY) -m bench.fuzz

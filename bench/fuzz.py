@@ -6,9 +6,10 @@ Prints the cases tried, the crashes (the server gone, or a handler failing: its 
 "handler failed"), the cases answered otherwise than they must be, and the canary's latency
 under fuzzing next to its latency alone in the same run.
 
-``--atheris``: coverage-guided fuzzing of the same message path in-process
-(``bench.fuzz_targets``), from the corpus under ``tests/fuzz_corpus/netconf``; libFuzzer's
-options follow (``-runs=N``, ``-max_total_time=S``). A crash stops it with the input saved.
+``--atheris``: coverage-guided fuzzing in-process (``bench.fuzz_targets``) of the same message
+path (``--target netconf``) or of the collector's receive path (``--target collector``), from the
+corpus under ``tests/fuzz_corpus/<target>``; libFuzzer's options follow (``-runs=N``,
+``-max_total_time=S``). A crash stops it with the input saved.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from bench.rpc import PASSWORD, USER, GET_ONE_INTERFACE, stop
 from mso.framing import FrameDecoder, FramingError
 from mso.netconf_client import NetconfClient
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fuzz_corpus" / "netconf"
+CORPORA = Path(__file__).resolve().parent.parent / "tests" / "fuzz_corpus"  # one directory per target
 CASE_SECONDS = 10.0  # a case that must be answered or closed and is neither by then has hung
 QUIET_SECONDS = 0.2  # how long an incomplete message is watched before the next case
 CRASH_MARKS = ("handler failed", "Traceback")
@@ -186,35 +187,79 @@ def run_over_ssh(mutations: int, seed: int) -> int:
     return 1 if report.crashes or report.wrong else 0
 
 
-def run_atheris(libfuzzer_args: list[str]) -> None:
+def run_atheris(target_name: str, libfuzzer_args: list[str]) -> None:
     import atheris  # only this mode needs it
 
-    from bench.fuzz_targets import NetconfTarget
+    from bench.fuzz_targets import CollectorTarget, NetconfTarget
 
-    loop = asyncio.new_event_loop()
-    stack = contextlib.AsyncExitStack()
     work = tempfile.mkdtemp(prefix="mso-fuzz-")
     (Path(work) / "corpus").mkdir()
     print(f"bench.fuzz: state and new inputs in {work} (libFuzzer ends the process without cleaning up)",
           file=sys.stderr)
-    target = loop.run_until_complete(stack.enter_async_context(NetconfTarget.running(Path(work) / "state")))
+    if target_name == "collector":
+        collector = CollectorTarget()
 
-    def one_input(data: bytes) -> None:
-        outcome = loop.run_until_complete(target.feed(data, pieces=1 + (data[0] % 3 if data else 0)))
-        if outcome.crashes:
-            raise RuntimeError("; ".join(outcome.crashes))
+        def one_input(data: bytes) -> None:
+            if crashes := collector.feed(data):
+                raise RuntimeError("; ".join(crashes))
+    else:
+        loop = asyncio.new_event_loop()
+        stack = contextlib.AsyncExitStack()
+        netconf = loop.run_until_complete(stack.enter_async_context(NetconfTarget.running(Path(work) / "state")))
+
+        def one_input(data: bytes) -> None:
+            outcome = loop.run_until_complete(netconf.feed(data, pieces=1 + (data[0] % 3 if data else 0)))
+            if outcome.crashes:
+                raise RuntimeError("; ".join(outcome.crashes))
 
     atheris.instrument_all()
     # libFuzzer adds what it finds to the first directory: the work one, so the seeds stay as committed
-    atheris.Setup([sys.argv[0], *libfuzzer_args, str(Path(work) / "corpus"), str(CORPUS)], one_input)
+    atheris.Setup([sys.argv[0], *libfuzzer_args, str(Path(work) / "corpus"), str(CORPORA / target_name)], one_input)
     atheris.Fuzz()
 
 
-def write_corpus(directory: Path) -> None:
-    """The fixed abuses as seed files (the big ones cut: libFuzzer mutates small inputs)."""
-    directory.mkdir(parents=True, exist_ok=True)
+def write_corpora(directory: Path) -> None:
+    """Seed files: the fixed abuses (the big ones cut: libFuzzer mutates small inputs), and
+    datagrams a collector receives (a JSON and a CBOR push, segments, a state notification)."""
+    from bench.fuzz_targets import as_fuzz_input
+
+    netconf = directory / "netconf"
+    netconf.mkdir(parents=True, exist_ok=True)
     for index, case in enumerate(hostile_cases()):
-        (directory / f"{index:02d}").write_bytes(case.payload[:16384])
+        (netconf / f"{index:02d}").write_bytes(case.payload[:16384])
+    collector = directory / "collector"
+    collector.mkdir(parents=True, exist_ok=True)
+    for index, datagrams in enumerate(collector_seeds()):
+        (collector / f"{index:02d}").write_bytes(as_fuzz_input(datagrams))
+
+
+def collector_seeds() -> list[list[bytes]]:
+    from lxml import etree
+
+    from mso.date_and_time import format_epoch
+    from mso.notification_encoding import EnvelopeCodec
+    from mso.schema import Schema
+    from mso.subscription_model import Encoding
+    from mso.subscription_runner import push_update
+    from mso.udp_notif import MediaType, encode_message
+    from server.subscription_state import state_notification
+
+    codec = EnvelopeCodec(Schema.load())
+    data = etree.fromstring('<data xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces '
+                            'xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface><name>1/0/1</name>'
+                            "<description>seed</description></interface></interfaces></data>")
+    seeds = []
+    for sequence, (event, encoding, media) in enumerate((
+            (state_notification("subscription-started", 7), Encoding.JSON, MediaType.JSON),
+            (push_update(7, data), Encoding.JSON, MediaType.JSON),
+            (push_update(7, data), Encoding.CBOR, MediaType.CBOR),
+            (push_update(7, data), Encoding.XML, MediaType.XML))):
+        payload = codec.encode(event, event_time=format_epoch(1.8e9 + sequence), sequence_number=sequence,
+                               encoding=encoding)
+        seeds.append(encode_message(payload, publisher_id=2, message_id=sequence, media_type=media))
+        seeds.append(encode_message(payload, publisher_id=3, message_id=sequence, media_type=media,
+                                    max_segment_size=120))
+    return seeds
 
 
 def main() -> None:
@@ -222,12 +267,13 @@ def main() -> None:
     parser.add_argument("--mutations", type=int, default=1000, help="random mutations after the fixed cases")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--atheris", action="store_true", help="coverage-guided, in-process; libFuzzer options follow")
-    parser.add_argument("--write-corpus", type=Path, metavar="DIR", help="write the seed corpus and stop")
+    parser.add_argument("--target", choices=("netconf", "collector"), default="netconf", help="what --atheris fuzzes")
+    parser.add_argument("--write-corpus", type=Path, metavar="DIR", help="write the seed corpora and stop")
     args, rest = parser.parse_known_args()
     if args.write_corpus:
-        write_corpus(args.write_corpus)
+        write_corpora(args.write_corpus)
     elif args.atheris:
-        run_atheris(rest)
+        run_atheris(args.target, rest)
     else:
         sys.exit(run_over_ssh(args.mutations, args.seed))
 

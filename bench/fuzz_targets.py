@@ -1,11 +1,15 @@
-"""Fuzz targets in-process: the bytes a client writes fed to a real ``NetconfSession`` of a real
-Master core (framing, parsing, limits, envelope, dispatch, replies), without SSH in between, so
-a fuzzer runs thousands of inputs a second and sees every exception.
+"""Fuzz targets in-process, so a fuzzer runs thousands of inputs a second and sees every
+exception:
 
-A crash is what must never happen whatever the input: an exception out of the session, a
-handler failing (the session answers "internal error" and logs it), an exception the event
-loop catches, or a request still running after ``HANG_SECONDS``. Anything else (an rpc-error,
-the session closed, the session waiting for the rest of a message) is the server doing its job.
+- ``NetconfTarget``: the bytes a client writes fed to a real ``NetconfSession`` of a real Master
+  core (framing, parsing, limits, envelope, dispatch, replies), without SSH in between. A crash
+  is an exception out of the session, a handler failing (the session answers "internal error"
+  and logs it), an exception the event loop catches, or a request still running after
+  ``HANG_SECONDS``. Anything else (an rpc-error, the session closed, the session waiting for the
+  rest of a message) is the server doing its job.
+- ``CollectorTarget``: datagrams fed to the receive path ``mso collector`` builds. A crash is an
+  exception out of it or a datagram it had to count as ``internal-error``; every other refusal
+  is counted by its reason, which is its job.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class _CountingHost:
 
 
 class _Crashes(logging.Handler):
-    """Log records with an exception attached: a handler bug the session caught."""
+    """Log records with an exception attached: a bug the code caught and logged."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
@@ -169,3 +173,39 @@ def _server_messages(written: bytes) -> list[etree._Element]:
         return [parse_xml(message) for message in rest]
     except (FramingError, MalformedXML) as error:  # the server never writes what it cannot read itself
         raise AssertionError(f"the server wrote a broken message: {error}") from None
+
+
+def datagrams_of(data: bytes) -> list[bytes]:
+    """A fuzz input read as datagrams, each preceded by its length (two octets, big-endian)."""
+    datagrams, position = [], 0
+    while position + 2 <= len(data):
+        length = int.from_bytes(data[position:position + 2], "big")
+        datagrams.append(data[position + 2:position + 2 + length])
+        position += 2 + length
+    return datagrams
+
+
+def as_fuzz_input(datagrams: list[bytes]) -> bytes:
+    return b"".join(len(datagram).to_bytes(2, "big") + datagram for datagram in datagrams)
+
+
+class CollectorTarget:
+    def __init__(self) -> None:
+        from collector.service import Collector, CollectorConfig  # the collector's program, loaded only here
+
+        self._pipeline = Collector(CollectorConfig()).pipeline
+        self._crashes = _Crashes()
+        logging.getLogger().addHandler(self._crashes)
+
+    def feed(self, data: bytes) -> list[str]:
+        """The crashes ``data`` (datagrams, see ``datagrams_of``) caused; empty: none."""
+        self._crashes.seen.clear()
+        try:
+            self._pipeline.datagrams([(datagram, ("127.0.0.1", 9)) for datagram in datagrams_of(data)])
+            self._pipeline.tick()
+        except Exception as error:  # noqa: BLE001 - a crash is what this target reports
+            return [f"the receive path raised {error!r}"]
+        return list(self._crashes.seen)
+
+    def refusals(self) -> dict[str, int]:
+        return dict(self._pipeline.refusals())

@@ -1,7 +1,8 @@
-"""The NETCONF message path of a real Master core under hostile and random input, in-process
-(bench.fuzz_targets): every fixed abuse gets what it must (an rpc-error, or the session closed),
-and hypothesis's random requests, mutations and bytes never crash it (no exception, no handler
-failing, nothing still running). The seed corpus of bench.fuzz --atheris is replayed too."""
+"""The fuzz targets of bench.fuzz, bounded. The NETCONF message path of a real Master core:
+every fixed abuse gets what it must (an rpc-error, or the session closed), and hypothesis's
+random requests, mutations and bytes never crash it (no exception, no handler failing, nothing
+still running). The collector's receive path: arbitrary datagrams never raise and are counted
+by reason. The seed corpora of bench.fuzz --atheris are replayed too."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.fuzz import CORPUS
+from bench.fuzz import CORPORA
 from bench.fuzz_cases import ANSWER, CLOSE, VALID_REQUESTS, hello, hostile_cases, mutate
-from bench.fuzz_targets import NetconfTarget, Outcome
+from bench.fuzz_targets import CollectorTarget, NetconfTarget, Outcome, as_fuzz_input
 from mso.framing import frame_chunked, frame_eom
 from mso.namespaces import NETCONF_BASE, qn
 
@@ -68,9 +69,9 @@ def test_valid_requests_are_answered_whatever_the_pieces_they_arrive_in(feed: Fe
         assert len(outcome.replies) == len(VALID_REQUESTS) and not outcome.closed
 
 
-@pytest.mark.parametrize("seed", sorted(path.name for path in CORPUS.iterdir()))
+@pytest.mark.parametrize("seed", sorted(path.name for path in (CORPORA / "netconf").iterdir()))
 def test_the_seed_corpus_replays_without_a_crash(feed: Feeder, seed: str) -> None:
-    feed((CORPUS / seed).read_bytes(), pieces=3)
+    feed((CORPORA / "netconf" / seed).read_bytes(), pieces=3)
 
 
 @FUZZ
@@ -93,3 +94,23 @@ def test_random_bytes_never_crash_the_server(feed: Feeder, data: bytes, after_he
                                  b"]]>]]>"]), max_size=40))
 def test_chunk_framing_abuse_never_crashes_the_server(feed: Feeder, pieces: list[bytes]) -> None:
     feed(hello() + b"".join(pieces))
+
+
+@pytest.fixture(scope="module")
+def collector() -> CollectorTarget:
+    return CollectorTarget()
+
+
+@pytest.mark.parametrize("seed", sorted(path.name for path in (CORPORA / "collector").iterdir()))
+def test_the_collector_corpus_replays_without_a_crash(collector: CollectorTarget, seed: str) -> None:
+    assert collector.feed((CORPORA / "collector" / seed).read_bytes()) == []
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=8))
+def test_arbitrary_datagrams_never_crash_the_collector_and_are_counted(collector: CollectorTarget,
+                                                                       datagrams: list[bytes]) -> None:
+    before = sum(collector.refusals().values())
+    assert collector.feed(as_fuzz_input(datagrams)) == []
+    if all(len(d) < 12 for d in datagrams):  # shorter than a UDP-notif header: each refused, by reason
+        assert sum(collector.refusals().values()) - before == len(datagrams)
