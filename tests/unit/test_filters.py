@@ -775,3 +775,51 @@ def test_selected_keys_agree_with_the_filter(names):
     assert {key[0] for key in selected_keys(children, _IF_LIST, _IF_KEY)} == set(
         selected.xpath("//i:name/text()", namespaces={"i": _IF_NS})
     )
+
+
+# --- entries named by key: looked up, not tested one by one --------------------------------------
+
+T = "urn:test:routes"
+ROUTE_KEYS: KeyIndex = {(qn(T, "routes"), qn(T, "route")): (qn(T, "prefix"), qn(T, "table"))}
+
+
+def routes(*entries: str) -> etree._Element:
+    return etree.fromstring(f'<data xmlns="{NETCONF_BASE}"><routes xmlns="{T}">{"".join(entries)}</routes></data>')
+
+
+def route(prefix: str, table: str, hop: str, keys_first: bool = True) -> str:
+    keys, rest = f"<prefix>{prefix}</prefix><table>{table}</table>", f"<hop>{hop}</hop><metric>1</metric>"
+    return f"<route>{keys + rest if keys_first else rest + keys}</route>"
+
+
+def selected(data: etree._Element, filter_xml: str, keys: KeyIndex) -> list[tuple[str, ...]]:
+    result = subtree_filter(data, list(etree.fromstring(f'<f xmlns="{T}">{filter_xml}</f>')), keys)
+    return [tuple(child.text for child in entry) for entry in result.iter(qn(T, "route"))]
+
+
+def test_entries_named_by_every_key_are_selected_whole_whatever_the_order_of_their_leaves() -> None:
+    data = routes(route("10/8", "main", "a"), route("10/8", "vrf", "b", keys_first=False), route("11/8", "main", "c"))
+    named = ("<routes><route><prefix>10/8</prefix><table>vrf</table></route>"
+             "<route><table>main</table><prefix>11/8</prefix></route>"
+             "<route><prefix>11/8</prefix><table>main</table></route></routes>")  # named twice: once in the result
+    assert selected(data, named, ROUTE_KEYS) == [("b", "1", "10/8", "vrf"), ("11/8", "main", "c", "1")]
+
+
+def test_an_entry_named_by_key_with_more_to_match_is_still_tested() -> None:
+    data = routes(route("10/8", "main", "a"), route("11/8", "main", "c"))
+    assert selected(data, "<routes><route><prefix>10/8</prefix><table>main</table><hop/></route></routes>",
+                    ROUTE_KEYS) == [("10/8", "main", "a")]
+    assert selected(data, "<routes><route><prefix>10/8</prefix><table>main</table><hop>z</hop></route></routes>",
+                    ROUTE_KEYS) == []
+
+
+def test_a_key_left_open_goes_through_every_entry() -> None:
+    data = routes(route("10/8", "main", "a"), route("10/8", "vrf", "b"), route("11/8", "main", "c"))
+    assert [r[:2] for r in selected(data, "<routes><route><prefix>10/8</prefix></route></routes>", ROUTE_KEYS)] \
+        == [("10/8", "main"), ("10/8", "vrf")]
+
+
+def test_many_named_entries_select_exactly_those_in_data_order() -> None:
+    data = routes(*(route(f"{n}/32", "main", str(n)) for n in range(300)))
+    named = "".join(f"<route><prefix>{n}/32</prefix><table>main</table></route>" for n in range(299, -1, -3))
+    assert [int(r[2]) for r in selected(data, f"<routes>{named}</routes>", ROUTE_KEYS)] == list(range(2, 300, 3))
