@@ -12,9 +12,12 @@ from collector.host_keys import PIN_FILE, HostKeyPolicy
 from collector.knowledge import KnowledgeError, parse_time
 from collector.master_channel import (KEEPALIVE_COUNT, KEEPALIVE_INTERVAL, FilterError, MasterConfig, MasterError,
                                       SubscribeRequest)
-from collector.receiver import RECEIVE_BUFFER
+from collector.reassembler_process import PIN_TIMEOUT, ReassemblerConfig, ReassemblerError, ReassemblerService
+from collector.receiver import RECEIVE_BUFFER, ReceiveBuffer
+from collector.receiver_process import ReceiverConfig, ReceiverError, ReceiverService
 from collector.record_formats import FORMATS, RECORD
 from collector.service import Collector, CollectorConfig, StartError
+from collector.workers import Front, WorkersConfig, WorkersError
 from mso import bus
 from mso.cli import until_stopped
 from mso.cli_args import CliError, host_port, positive_int
@@ -82,11 +85,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--receive-buffer", type=positive_int, default=RECEIVE_BUFFER // 2**20, metavar="MIB",
                         help="the UDP socket's receive buffer to ask the kernel for, in MiB (default "
                              f"{RECEIVE_BUFFER // 2**20}); what it grants is printed and is a metric")
+    scale = parser.add_argument_group("scale-out over NATS JetStream (need --nats)")
+    roles = scale.add_mutually_exclusive_group()
+    roles.add_argument("--workers", type=positive_int, metavar="N",
+                       help="N receiver processes on the --listen address (SO_REUSEPORT) hand the pieces to "
+                            "--reassemblers processes over NATS; this process holds the Master's session")
+    roles.add_argument("--receiver", action="store_true",
+                       help="be one receiver of a scaled-out collector (another host behind the same address)")
+    roles.add_argument("--reassembler", action="store_true",
+                       help="be one reassembler of a scaled-out collector")
+    scale.add_argument("--reassemblers", type=positive_int, default=1, metavar="M",
+                       help="reassembler processes with --workers (default 1)")
+    scale.add_argument("--partitions", type=positive_int, default=bus.DEFAULT_PARTITIONS, metavar="P",
+                       help="subscriptions are spread over P partitions, the reassemblers' units of ownership; "
+                            f"the same on every process (default {bus.DEFAULT_PARTITIONS})")
+    scale.add_argument("--pin-timeout", type=positive_float, default=PIN_TIMEOUT, metavar="SECONDS",
+                       help="a reassembler silent this long loses its partitions to the others "
+                            f"(default {PIN_TIMEOUT:g})")
+    scale.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # a receiver's socket, from --workers
+    scale.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # started by --workers: says nothing
+    scale.add_argument("--reassembler-share", type=_share, default=(0, 1), help=argparse.SUPPRESS)
     tuning = parser.add_argument_group("reassembly")
     tuning.add_argument("--deadline", type=positive_float, default=1.5, metavar="PERIODS",
                         help="emit a slot as incomplete this many periods after its first piece (default 1.5)")
     tuning.add_argument("--reorder-window", type=positive_float, default=0.1, metavar="SECONDS",
                         help="hold on-change updates this long to emit them in event-time order (default 0.1)")
+
+
+def _share(text: str) -> tuple[int, int]:
+    """``I/N``: the I-th of N reassemblers started together."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise argparse.ArgumentTypeError(f"expected I/N with I < N, got {text!r}")
+    return int(index), int(count)
 
 
 def _master(args: argparse.Namespace) -> MasterConfig | None:
@@ -126,48 +157,114 @@ def _requests(args: argparse.Namespace) -> list[SubscribeRequest]:
             for selection in args.subscribe]
 
 
-def _config(args: argparse.Namespace) -> CollectorConfig:
+Config = CollectorConfig | WorkersConfig | ReceiverConfig | ReassemblerConfig
+
+
+def _config(args: argparse.Namespace) -> Config:
+    if args.workers or args.receiver or args.reassembler:
+        return _scaled_out(args)
     master = _master(args)
     jsonl = args.jsonl
     if jsonl is None and args.nats is None and not args.ui:
         jsonl = "-"
     if jsonl == "-" and args.ui:
         raise CliError("--ui and --jsonl - both want the terminal: give --jsonl FILE")
-    if jsonl not in (None, "-") and not Path(jsonl).parent.is_dir():
-        raise CliError(f"--jsonl: no such directory: {Path(jsonl).parent}")
+    _check_jsonl(jsonl)
     if (args.nats_user or args.bus_routes) and args.nats is None:
         raise CliError("--nats-user and --bus-routes need --nats URL")
+    return CollectorConfig(listen=args.listen, jsonl=jsonl, nats=args.nats, nats_user=args.nats_user,
+                           nats_password=_nats_password(args), bus_routes=args.bus_routes, metrics=args.metrics,
+                           master=master, ui=args.ui, deadline_factor=args.deadline,
+                           reorder_window=args.reorder_window, format=args.format,
+                           receive_buffer=args.receive_buffer * 2**20)
+
+
+def _check_jsonl(jsonl: str | None) -> None:
+    if jsonl not in (None, "-") and not Path(jsonl).parent.is_dir():
+        raise CliError(f"--jsonl: no such directory: {Path(jsonl).parent}")
+
+
+def _nats_password(args: argparse.Namespace) -> str | None:
     password = os.environ.get(bus.PASSWORD_VARIABLE) if args.nats_user else None
     if args.nats_user and password is None:
         raise CliError(f"--nats-user needs the password in the environment variable {bus.PASSWORD_VARIABLE}")
-    return CollectorConfig(listen=args.listen, jsonl=jsonl, nats=args.nats, nats_user=args.nats_user,
-                           nats_password=password, bus_routes=args.bus_routes, metrics=args.metrics, master=master,
-                           ui=args.ui, deadline_factor=args.deadline, reorder_window=args.reorder_window,
-                           format=args.format, receive_buffer=args.receive_buffer * 2**20)
+    return password
 
 
-async def _collect(config: CollectorConfig) -> None:
-    collector = Collector(config)
+def _scaled_out(args: argparse.Namespace) -> WorkersConfig | ReceiverConfig | ReassemblerConfig:
+    role = "--workers" if args.workers else "--receiver" if args.receiver else "--reassembler"
+    if args.nats is None:
+        raise CliError(f"{role} needs --nats URL: the pieces go from the receivers to the reassemblers over NATS")
+    if args.format != RECORD or args.bus_routes or args.ui:
+        raise CliError(f"{role} writes mso's own records to --nats and --jsonl: "
+                       "--format telemetry-message, --bus-routes and --ui need a collector of one process")
+    if args.netconf is not None and not args.workers:
+        raise CliError("--netconf goes to the process with --workers, which holds the Master's session")
+    _check_jsonl(args.jsonl)
+    if args.receiver and args.jsonl is not None:
+        raise CliError("--receiver writes no records: give --jsonl to the reassemblers")
+    if args.jsonl == "-" and args.workers:
+        raise CliError("--workers: give --jsonl FILE; the reassemblers write to it together")
+    password = _nats_password(args)
+    if args.receiver:
+        return ReceiverConfig(args.nats, args.partitions, args.listen, args.listen_fd,
+                              args.receive_buffer * 2**20, args.nats_user, password, args.metrics)
+    if args.reassembler:
+        return ReassemblerConfig(args.nats, args.partitions, args.reassembler_share, args.pin_timeout, args.nats_user,
+                                 password, args.jsonl, args.metrics, args.deadline, args.reorder_window)
+    return WorkersConfig(args.nats, args.workers, args.reassemblers, args.partitions, args.pin_timeout, args.listen,
+                         args.receive_buffer * 2**20, args.nats_user, password, args.jsonl, args.metrics,
+                         _master(args), args.deadline, args.reorder_window, args.log_level)
+
+
+def _say_buffer(buffer: ReceiveBuffer) -> None:
+    print(f"mso collector: {'warning: ' if buffer.short else ''}{buffer.advice()}", file=sys.stderr)
+
+
+async def _collect(config: Config, quiet: bool = False) -> None:
+    service: Collector | Front | ReceiverService | ReassemblerService
+    if isinstance(config, WorkersConfig):
+        service = Front(config)
+    elif isinstance(config, ReceiverConfig):
+        service = ReceiverService(config)
+    elif isinstance(config, ReassemblerConfig):
+        service = ReassemblerService(config)
+    else:
+        service = Collector(config)
     try:
-        await collector.start()
-        assert collector.receiver is not None and collector.receive_buffer is not None
-        buffer = collector.receive_buffer
-        print(f"mso collector: {'warning: ' if buffer.short else ''}{buffer.advice()}", file=sys.stderr)
-        host, port = collector.receiver.address
-        print(f"mso collector: listening on {host}:{port}", file=sys.stderr, flush=True)
+        await service.start()
+        if not quiet:
+            _announce(service)
         await until_stopped()
     finally:
-        await collector.close()
+        await service.close()
+
+
+def _announce(service: Collector | Front | ReceiverService | ReassemblerService) -> None:
+    """What the process says on stderr once it runs; the last line names its address, if any."""
+    if isinstance(service, ReassemblerService):
+        share, config = service.config.share, service.config
+        print(f"mso collector: reassembler {share[0] + 1} of {share[1]} on {config.nats}, "
+              f"{config.partitions} partitions", file=sys.stderr, flush=True)
+        return
+    if isinstance(service, Front):
+        config = service.config
+        print(f"mso collector: {config.workers} receivers and {config.reassemblers} reassemblers on {config.nats}, "
+              f"{config.partitions} partitions", file=sys.stderr)
+    assert service.receive_buffer is not None
+    _say_buffer(service.receive_buffer)
+    host, port = service.address
+    print(f"mso collector: listening on {host}:{port}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
-        asyncio.run(_collect(config))
+        asyncio.run(_collect(config, quiet=args.child))
     except (CliError, FilterError, SchemaError) as error:
         print(f"mso collector: {error}", file=sys.stderr)
         return 2
-    except (MasterError, StartError) as error:
+    except (MasterError, StartError, WorkersError, ReceiverError, ReassemblerError) as error:
         print(f"mso collector: {error}", file=sys.stderr)
         return 1
     return 0

@@ -19,14 +19,14 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import asyncssh
 from lxml import etree
 
 from collector.device_description import DEVICE_FILTER, DeviceDescription, describe_device
 from collector.host_keys import HostKeyError, HostKeyPolicy
-from collector.knowledge import GENERATOR_LEAVES, Policy, parse_time
-from collector.pipeline import Pipeline
+from collector.knowledge import GENERATOR_LEAVES, Knowledge, Policy, parse_time
 from collector.subscription_facts import facts_from_request
 from mso.filters import xpath_prefixes
 from mso.generators import MASTER_GENERATOR
@@ -53,6 +53,19 @@ class MasterError(Exception):
 
 class FilterError(ValueError):
     """A --subscribe selection that cannot be sent: unknown prefix, malformed subtree."""
+
+
+class SessionSink(Protocol):
+    """What the Master's session feeds: the pipeline of a collector, or the front of a scaled-out
+    one, which hands it all to the reassemblers (collector.workers)."""
+
+    knowledge: Knowledge
+
+    def netconf_notification(self, notification: etree._Element) -> None: ...
+
+    def knowledge_changed(self, subscription_ids: Iterable[int]) -> None: ...
+
+    def forget(self, subscription_ids: Iterable[int]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,7 @@ def reply_generators(reply: etree._Element) -> frozenset[str]:
 
 
 class MasterChannel:
-    def __init__(self, config: MasterConfig, pipeline: Pipeline, yang: YangJson,
+    def __init__(self, config: MasterConfig, pipeline: SessionSink, yang: YangJson,
                  namespaces: dict[str, str], udp_address: tuple[str, int], *,
                  module_names: dict[str, str] | None = None, describe_device: bool = False) -> None:
         self.config = config
@@ -273,6 +286,7 @@ class MasterChannel:
             self._pipeline.knowledge.facts[subscription_id] = facts_from_request(
                 request.datastore, request.selection, request.period_cs, request.anchor_time, request.dampening_cs,
                 self._module_names)
+            self._pipeline.knowledge_changed([subscription_id])
             self._established.append(subscription_id)
             log.info("subscription-established", extra={"fields": {
                 "id": subscription_id, "generators": ",".join(sorted(policy.generators))}})

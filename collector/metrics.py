@@ -23,17 +23,19 @@ class CollectorMetrics(Collector):
 
     ``refusals`` returns everything refused, by reason; ``segments_pending`` the number of
     partial UDP-notif messages held. Both are asked anew at every scrape. ``receive_buffer`` is
-    the UDP socket's receive buffer as the kernel granted it.
+    the UDP socket's receive buffer as the kernel granted it. A process of a scaled-out collector
+    has only one half: a receiver no ``reassembly``, a reassembler no socket (``receive_buffer``
+    None) and no messages of its own; the series of the half it lacks are left out.
     """
 
     def __init__(
         self,
         stats: Stats,
-        reassembly: Reassembly,
+        reassembly: Reassembly | None,
         *,
         refusals: Callable[[], Counter[str]],
         segments_pending: Callable[[], int],
-        receive_buffer: int,
+        receive_buffer: int | None,
     ) -> None:
         self._stats = stats
         self._reassembly = reassembly
@@ -45,46 +47,56 @@ class CollectorMetrics(Collector):
         stats, reassembly = self._stats, self._reassembly
         yield _counter("datagrams", "UDP datagrams received", stats.datagrams)
         yield _counter("bytes", "UDP payload octets received", stats.bytes)
-        yield GaugeMetricFamily("mso_collector_receive_buffer_bytes",
-                                "the UDP socket's receive buffer as granted by the kernel (SO_RCVBUF)",
-                                value=self._receive_buffer)
+        if self._receive_buffer is not None:
+            yield GaugeMetricFamily("mso_collector_receive_buffer_bytes",
+                                    "the UDP socket's receive buffer as granted by the kernel (SO_RCVBUF)",
+                                    value=self._receive_buffer)
         yield _labelled(CounterMetricFamily, "decode_errors", "messages or datagrams refused, by reason",
                         "reason", self._refusals())
         yield GaugeMetricFamily("mso_collector_segments_pending", "partial UDP-notif messages held",
                                 value=self._segments_pending())
-        yield GaugeMetricFamily("mso_collector_slots_open", "periodic slots waiting for pieces",
-                                value=reassembly.open_slots)
+        if reassembly is not None:
+            yield GaugeMetricFamily("mso_collector_slots_open", "periodic slots waiting for pieces",
+                                    value=reassembly.open_slots)
         yield _labelled(CounterMetricFamily, "records", "records emitted, by status", "status", stats.records)
         yield _labelled(CounterMetricFamily, "output_drops", "records an output could not take", "output",
                         stats.output_drops)
-        yield _counter("out_of_order", "on-change records emitted after a later one (arrived past the window)",
-                       reassembly.out_of_order)
+        if reassembly is not None:
+            yield _counter("out_of_order", "on-change records emitted after a later one (arrived past the window)",
+                           reassembly.out_of_order)
         yield from self._generators()
         yield _histogram("record_latency_seconds", "slot or event time to emission", stats.latency)
         yield _histogram("merge_latency_seconds", "last piece of a record to its emission", stats.merge_latency)
 
     def _generators(self) -> Iterator:
+        """Per generator: what its messages came to here, and what reassembly made of its pieces."""
         reassembly = self._reassembly
-        rows = list(self._stats.generators.values())
-        series = {
-            "messages": ("messages received", [g.messages for g in rows]),
-            "lost_messages": ("message-id gaps not filled in time",
-                              [g.message_ids.lost for g in rows]),
-            "duplicate_messages": ("messages received twice and dropped", [g.message_ids.duplicates for g in rows]),
-            "reordered_messages": ("messages that arrived after a later one and filled their gap",
-                                   [g.message_ids.reordered for g in rows]),
-            "sequence_gaps": ("envelope sequence-number gaps not filled in time",
-                              [g.sequence_numbers.lost for g in rows]),
-            "late_pieces": ("pieces for a slot already emitted", [reassembly.late[g.generator] for g in rows]),
-            "duplicate_pieces": ("second pieces from one generator for one slot",
-                                 [reassembly.duplicates[g.generator] for g in rows]),
-            "publisher_restarts": ("message-id jumps too far to be loss: the publisher started again",
-                                   [g.message_ids.resets for g in rows]),
-        }
+        rows = {g.generator: g for g in list(self._stats.generators.values())}
+        series: dict[str, tuple[str, dict[str, int]]] = {}
+        if rows:
+            series.update({
+                "messages": ("messages received", {g: row.messages for g, row in rows.items()}),
+                "lost_messages": ("message-id gaps not filled in time",
+                                  {g: row.message_ids.lost for g, row in rows.items()}),
+                "duplicate_messages": ("messages received twice and dropped",
+                                       {g: row.message_ids.duplicates for g, row in rows.items()}),
+                "reordered_messages": ("messages that arrived after a later one and filled their gap",
+                                       {g: row.message_ids.reordered for g, row in rows.items()}),
+                "sequence_gaps": ("envelope sequence-number gaps not filled in time",
+                                  {g: row.sequence_numbers.lost for g, row in rows.items()}),
+                "publisher_restarts": ("message-id jumps too far to be loss: the publisher started again",
+                                       {g: row.message_ids.resets for g, row in rows.items()}),
+            })
+        if reassembly is not None:
+            generators = [*rows, *(g for g in (*reassembly.late, *reassembly.duplicates) if g not in rows)]
+            series["late_pieces"] = ("pieces for a slot already emitted",
+                                     {g: reassembly.late[g] for g in dict.fromkeys(generators)})
+            series["duplicate_pieces"] = ("second pieces from one generator for one slot",
+                                          {g: reassembly.duplicates[g] for g in dict.fromkeys(generators)})
         for name, (documentation, values) in series.items():
             family = CounterMetricFamily(f"mso_collector_{name}", documentation, labels=["generator"])
-            for row, value in zip(rows, values):
-                family.add_metric([row.generator], value)
+            for generator, value in values.items():
+                family.add_metric([generator], value)
             yield family
 
 

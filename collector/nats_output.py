@@ -22,16 +22,22 @@ from collections.abc import Callable
 import nats
 import orjson
 from nats.errors import Error as NatsError
+from nats.js.api import Header
 from nats.js.errors import NotFoundError
 
 from collector.bus_routes import Routes
 from collector.outputs import DEFAULT_QUEUE
-from collector.reassembly import Record
+from collector.reassembly import PERIODIC, Record
 from mso import bus
 
 log = logging.getLogger("mso.collector")
 _CLOSE_TIMEOUT = 5.0
 UNROUTED = "nats-unrouted"
+
+
+def slot_id(record: Record) -> str:
+    """One periodic slot's message id: its subscription and its tick."""
+    return f"{record.subscription_id}@{record.time!r}"
 
 
 class NatsOutputError(Exception):
@@ -42,8 +48,12 @@ class NatsOutput:
     name = "nats"
 
     def __init__(self, client: nats.NATS, drops: Counter[str], routes: Routes | None = None,
-                 capacity: int = DEFAULT_QUEUE, render: Callable[[Record], dict] = Record.to_json) -> None:
+                 capacity: int = DEFAULT_QUEUE, render: Callable[[Record], dict] = Record.to_json,
+                 deduplicate: bool = False) -> None:
         self._render = render  # the record's shape in the message (collector.record_formats)
+        # a scaled-out collector's reassembler that took over a partition may emit a slot again:
+        # JetStream drops a message whose Nats-Msg-Id it stored within its duplicate window
+        self._deduplicate = deduplicate
         self._client = client
         self._jetstream = client.jetstream()
         self._drops = drops
@@ -54,7 +64,8 @@ class NatsOutput:
 
     @classmethod
     async def connect(cls, url: str, drops: Counter[str], *, user: str | None = None, password: str | None = None,
-                      routed: bool = False, render: Callable[[Record], dict] = Record.to_json) -> NatsOutput:
+                      routed: bool = False, render: Callable[[Record], dict] = Record.to_json,
+                      deduplicate: bool = False) -> NatsOutput:
         """Connect, then follow the routes (``routed``) or make sure a stream stores
         ``mso.telemetry.>``."""
         try:
@@ -72,7 +83,7 @@ class NatsOutput:
             await client.close()
             what = "read the routes" if routed else "create the JetStream stream"
             raise NatsOutputError(f"cannot {what} at {url}: {error or type(error).__name__}") from None
-        return cls(client, drops, routes, render=render)
+        return cls(client, drops, routes, render=render, deduplicate=deduplicate)
 
     def offer(self, record: Record) -> bool:
         try:
@@ -90,8 +101,9 @@ class NatsOutput:
                 self._queue.task_done()
                 continue
             try:
+                headers = {Header.MSG_ID: slot_id(record)} if self._deduplicate and record.kind == PERIODIC else None
                 acknowledged = await self._jetstream.publish_async(subject, orjson.dumps(self._render(record)),
-                                                                   wait_stall=_CLOSE_TIMEOUT)
+                                                                   wait_stall=_CLOSE_TIMEOUT, headers=headers)
                 acknowledged.add_done_callback(self._acknowledged)
             except (NatsError, asyncio.TimeoutError):
                 self._drops[self.name] += 1

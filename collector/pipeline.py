@@ -1,8 +1,8 @@
 """The collector's receive path, datagram to record, on one thread and without I/O of its own:
-UDP-notif reassembly, per-generator message-id accounting (duplicates dropped before the cost
-of decoding), decoding, subscription knowledge from state notifications, slot reassembly and
-hand-off to the outputs. The receiver feeds it datagrams, the Master channel feeds it NETCONF
-notifications, and a timer calls ``tick``.
+the intake (collector.intake: UDP-notif reassembly, per-generator message-id accounting,
+decoding), subscription knowledge from state notifications, slot reassembly and hand-off to the
+outputs. The receiver feeds it datagrams, the Master channel feeds it NETCONF notifications, a
+scaled-out collector's reassembler feeds it the receivers' events, and a timer calls ``tick``.
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ from collections.abc import Callable, Iterable
 from lxml import etree
 
 from collector.decoding import Event, EventDecoder, generator_of
+from collector.intake import NO_RECORDS, Intake
 from collector.knowledge import Knowledge, KnowledgeError
 from collector.outputs import Outputs
 from collector.reassembly import PERIODIC, STATE, UNKNOWN, Piece, Reassembly, Record
-from collector.stats import GeneratorStats, Stats
+from collector.stats import Stats
 from mso.generators import MASTER_GENERATOR
-from mso.udp_notif import (FIXED_HEADER, FIXED_HEADER_LENGTH, MEDIA_TYPE_BITS, PRIVATE_BIT, USABLE_FIRST_OCTETS,
-                           Reassembler, SourceAddress)
+from mso.udp_notif import Reassembler, SourceAddress
 
 log = logging.getLogger("mso.collector")
 STATE_MODULE = "ietf-subscribed-notifications:"
 _REASSEMBLER_EXPIRY = 1.0  # seconds between sweeps: nothing partial outlives timeout + this
 MAX_READ_LAG = 5.0  # seconds
-_U32 = 0xFFFFFFFF
-_NONE: list[Record] = []  # what an input that makes no record returns (never appended to)
 
 
 class Pipeline:
@@ -50,77 +48,23 @@ class Pipeline:
         self.reassembly = reassembly
         self.outputs = outputs
         self.stats = stats
-        self.reassembler = reassembler or Reassembler()
+        self.intake = Intake(decoder, stats, self.event, self.emit, reassembler=reassembler, clock=clock,
+                             wall_clock=wall_clock)
         self.on_unknown = on_unknown
         self._clock = clock
         self._wall_clock = wall_clock
         self._next_expiry = clock() + _REASSEMBLER_EXPIRY
         self._read_up_to = clock()
-        self._publishers: dict[int, GeneratorStats] = {}  # publisher id -> its counters, by number
 
     # --- inputs -----------------------------------------------------------------------------
 
     def datagram(self, data: bytes, source: SourceAddress) -> None:
         """One UDP datagram."""
-        self.datagrams([(data, source)])
+        self.intake.datagrams([(data, source)])
 
     def datagrams(self, batch: list[tuple[bytes, SourceAddress]]) -> None:
-        """The datagrams one read of the socket returned, in arrival order.
-
-        They share one reading of the clocks (they arrived together) and their records leave
-        together, in order. The common datagram, one whole message with no options
-        (``whole_message``'s case, checked inline here), goes straight to decoding; anything
-        else, segments included, goes through the reassembler, which applies every rule and
-        counts every drop. A datagram whose handling raises is counted as ``internal-error``
-        and the rest of the batch goes on.
-        """
-        now, wall = self._clock(), self._wall_clock()
-        stats = self.stats
-        stats.datagrams += len(batch)
-        unpack, usable, message = FIXED_HEADER.unpack_from, USABLE_FIRST_OCTETS, self._message
-        records: list[Record] = []
-        size = 0
-        for data, source in batch:
-            length = len(data)
-            size += length
-            try:
-                if length >= FIXED_HEADER_LENGTH:
-                    first, header_length, message_length, publisher_id, message_id = unpack(data)
-                    if header_length == FIXED_HEADER_LENGTH and first in usable and message_length == length:
-                        records += message(source, publisher_id, message_id, first & MEDIA_TYPE_BITS,
-                                           first & PRIVATE_BIT != 0, data[FIXED_HEADER_LENGTH:], now, wall)
-                        continue
-                whole = self.reassembler.feed(data, source)
-                if whole is not None:
-                    records += message(source, whole.publisher_id, whole.message_id, whole.media_type,
-                                       whole.private_encoding, whole.payload, now, wall)
-            except Exception:
-                stats.errors["internal-error"] += 1
-                log.exception("datagram-handling-failed")
-        stats.bytes += size
-        self.emit(records)
-
-    def _message(self, source: SourceAddress, publisher_id: int, message_id: int, media_type: int, private: bool,
-                 payload: bytes, now: float, wall: float) -> list[Record]:
-        """One UDP-notif message: counted for its publisher, dropped when a duplicate, decoded."""
-        counters = self._publishers.get(publisher_id)
-        if counters is None:
-            counters = self._publishers[publisher_id] = self.stats.generator(str(publisher_id))
-        ids = counters.message_ids
-        highest = ids.highest
-        if highest is not None and (message_id - highest) & _U32 == 1:  # the next one: SequenceTracker's common case
-            ids.highest = message_id
-        elif not ids.observe(message_id, now):
-            return _NONE
-        counters.messages += 1
-        counters.last_seen = wall
-        counters.source = source  # the export address a telemetry message names
-        event = self.decoder.payload(media_type, private, payload)
-        if event is None:
-            return _NONE
-        if event.sequence_number is not None:
-            counters.sequence_numbers.observe(event.sequence_number, now)
-        return self.event(event, counters.generator, now)
+        """The datagrams one read of the socket returned (collector.intake)."""
+        self.intake.datagrams(batch)
 
     def netconf_notification(self, notification: etree._Element) -> None:
         """One ``<notification>`` from the Master's NETCONF session."""
@@ -141,7 +85,7 @@ class Pipeline:
         subscription_id = event.body.get("id")
         if subscription_id.__class__ is not int:  # bool is not int here, nor is anything else
             self.stats.errors["no-subscription-id"] += 1
-            return _NONE
+            return NO_RECORDS
         records = self.reassembly.add(Piece(subscription_id, generator, event.name, event.event_time, event.body,
                                             arrived))
         if records and self.on_unknown is not None and records[0].kind == UNKNOWN:
@@ -154,9 +98,9 @@ class Pipeline:
         except KnowledgeError as error:
             self.stats.errors["state-notification"] += 1
             log.warning("state-notification-unreadable", extra={"fields": {"error": str(error)}})
-            return _NONE
+            return NO_RECORDS
         if change is None:
-            return _NONE
+            return NO_RECORDS
         subscription_id = event.body["id"]
         log.info("subscription-" + change, extra={"fields": {"id": subscription_id}})
         state = Record(subscription_id, STATE, event.event_time, event.name, event.body, (MASTER_GENERATOR,))
@@ -191,13 +135,15 @@ class Pipeline:
         receiver looks at its socket before each tick, so an idle one counts as caught up.
         """
         now = self._clock()
-        self.emit(self.reassembly.due(max(self._read_up_to, now - MAX_READ_LAG)))
+        self.emit(self.reassembly.due(self.settled_until()))
         if now >= self._next_expiry:
             self._next_expiry = now + _REASSEMBLER_EXPIRY
-            self.reassembler.expire()
-            for counters in list(self.stats.generators.values()):
-                counters.message_ids.expire(now)
-                counters.sequence_numbers.expire(now)
+            self.intake.expire(now)
+
+    def settled_until(self) -> float:
+        """The time up to which deadlines pass: when the input was last caught up, but never more
+        than ``MAX_READ_LAG`` behind the clock."""
+        return max(self._read_up_to, self._clock() - MAX_READ_LAG)
 
     def emit(self, records: list[Record]) -> None:
         """Count the records by status and latency (state changes are not counted) and hand
@@ -227,13 +173,9 @@ class Pipeline:
 
     def refusals(self) -> Counter[str]:
         """Everything refused, by reason: reassembler drops, decoder errors, pipeline errors."""
-        total: Counter[str] = Counter()
-        total.update(self.reassembler.drops)
-        total.update(self.decoder.errors)
-        total.update(self.stats.errors)
-        return total
+        return self.intake.refusals()
 
     @property
     def segments_pending(self) -> int:
-        return self.reassembler.pending
+        return self.intake.segments_pending
 

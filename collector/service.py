@@ -102,7 +102,8 @@ class Collector:
         except OSError as error:
             raise StartError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
         self.receive_buffer = receive_buffer(sock, config.receive_buffer)
-        self.receiver = UdpReceiver(sock, self.pipeline.datagrams, self.stats.errors, caught_up=self.pipeline.caught_up)
+        self.receiver = UdpReceiver(sock, self.pipeline.intake.datagrams, self.stats.errors,
+                                    caught_up=self.pipeline.caught_up)
         outputs = self.pipeline.outputs.outputs
         if config.jsonl is not None:
             try:
@@ -137,6 +138,12 @@ class Collector:
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick()))
         log.info("collector-started", extra={"fields": {
             "listen": "%s:%d" % self.receiver.address, "receive-buffer": self.receive_buffer.obtained}})
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The UDP address it listens on (once started)."""
+        assert self.receiver is not None
+        return self.receiver.address
 
     def _render(self) -> Render:
         """How one output shapes its records; each output numbers its telemetry messages itself."""

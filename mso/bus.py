@@ -303,3 +303,35 @@ def _reason(error: BaseException) -> str:
 
 async def _quiet(error: Exception) -> None:
     """Connection errors are told by what raises, or by the reconnect that follows."""
+
+
+# --- a scaled-out collector: pieces from its receivers to its reassemblers ----------------------
+#
+# A receiver publishes each event it decodes on ``mso.pieces.<partition>`` (the partition is the
+# subscription id modulo the partition count, the same on every process) in the work-queue stream
+# MSO_PIECES. Partition k is read through the durable pull consumer ``reassembly-<k>`` in the
+# priority group ``reassembly`` with the pinned_client policy (ADR-42): the server hands the
+# partition to one reassembler at a time, and when that one stops pulling for the pin timeout, to
+# another, which then also gets what the first had not acknowledged. What the reassemblers know
+# of each subscription is in the KV bucket ``mso-collector-subscriptions``; a reassembler that
+# meets a subscription it does not know says so on ``mso.collector.unknown``, where the process
+# holding the Master's session listens.
+
+PIECES_PREFIX = "mso.pieces"
+PIECES_STREAM = "MSO_PIECES"
+REASSEMBLY_GROUP = "reassembly"
+SUBSCRIPTIONS_BUCKET = "mso-collector-subscriptions"
+UNKNOWN_SUBSCRIPTION_SUBJECT = "mso.collector.unknown"
+DEFAULT_PARTITIONS = 8
+
+
+def partition_of(subscription_id: int, partitions: int) -> int:
+    return subscription_id % partitions
+
+
+def pieces_subject(partition: int) -> str:
+    return f"{PIECES_PREFIX}.{partition}"
+
+
+def reassembly_consumer(partition: int) -> str:
+    return f"reassembly-{partition}"

@@ -212,7 +212,7 @@ def test_any_datagrams_never_raise_and_every_message_is_accounted_for(parts, str
     pipeline = make_pipeline(parts, ListOutput())
     delivered = Counter()
     events = []
-    message, event = pipeline._message, pipeline.event
+    message, event = pipeline.intake._message, pipeline.intake.deliver
 
     def counting_message(*fields):
         delivered["messages"] += 1
@@ -222,8 +222,8 @@ def test_any_datagrams_never_raise_and_every_message_is_accounted_for(parts, str
         events.append(decoded)
         return event(decoded, generator, arrived)
 
-    pipeline._message = counting_message
-    pipeline.event = counting_event
+    pipeline.intake._message = counting_message
+    pipeline.intake.deliver = counting_event
     for datagram in stream:
         pipeline.datagram(datagram, None)
     pipeline.tick()
