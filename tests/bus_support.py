@@ -35,6 +35,41 @@ def polling_job(job_id: str, consumer: str, secret: str, topics: Sequence[str], 
             f"</attributes></MessageBusDataPollingJob>")
 
 
+def data_polling_job(job_id: str, consumer: str, secret: str, selector: str, period_cs: int = 50,
+                     instructions: str = "", topics: Sequence[str] = ()) -> str:
+    """A polling job that asks for data (TS 23.288 §5A) rather than (or besides) naming topics;
+    ``instructions`` is its formatInstruct/procInstructs XML."""
+    listed = "".join(f"<topics>{topic}</topics>" for topic in topics)
+    return (f"<MessageBusDataPollingJob><id>{job_id}</id><attributes><consumerId>{consumer}</consumerId>"
+            f"<consumerSecret>{secret}</consumerSecret>{listed}"
+            f'<dataSelector xmlns:if="{INTERFACES}">{selector}</dataSelector>'
+            f"<reportingPeriod>{period_cs}</reportingPeriod><startPosition>FROM_START</startPosition>"
+            f"{instructions}</attributes></MessageBusDataPollingJob>")
+
+
+def format_instruct(*, fetch: bool = False, expiry: int | None = None, minimum: int | None = None,
+                    maximum: int | None = None, window: tuple[str, str] | None = None, period: int | None = None,
+                    increasing: int | None = None) -> str:
+    """A formatInstruct element with the options given."""
+    options = "".join(f"<{name}>{value}</{name}>" for name, value in (
+        ("minClubbedNotif", minimum), ("maxClubbedNotif", maximum), ("notifyPeriod", period),
+        ("notifyPeriodInc", increasing)) if value is not None)
+    if window is not None:
+        options += f"<notifyWindow><startTime>{window[0]}</startTime><stopTime>{window[1]}</stopTime></notifyWindow>"
+    expiring = f"<expiry>{expiry}</expiry>" if expiry is not None else ""
+    return (f"<formatInstruct><consTrigNotif>{'true' if fetch else 'false'}</consTrigNotif>{expiring}"
+            f"<reportingOptions>{options}</reportingOptions></formatInstruct>")
+
+
+def proc_instruct(interval: int, *params: tuple[str, Sequence[str], str, Sequence[str]]) -> str:
+    """A procInstructs entry; each parameter is (name, sumAttrs, aggrLevel, values)."""
+    body = "".join(
+        f"<paramProcInstructs><name>{name}</name>{''.join(f'<values>{v}</values>' for v in values)}"
+        f"{''.join(f'<sumAttrs>{a}</sumAttrs>' for a in attributes)}<aggrLevel>{level}</aggrLevel></paramProcInstructs>"
+        for name, attributes, level, values in params)
+    return f"<procInstructs><procInterval>{interval}</procInterval>{body}</procInstructs>"
+
+
 def bus_edit(endpoint: str | None, *jobs: str, function: str = FUNCTION, subnetwork: str = SUBNETWORK) -> str:
     """An edit-config of running that merges a MessageBrokingFunction and jobs."""
     attributes = f"<attributes><brokerEndpoint>{endpoint}</brokerEndpoint></attributes>" if endpoint else ""

@@ -1,6 +1,7 @@
 """The message-bus MnS as running holds it (``mso-3gpp-message-bus``): the broking function, its
-reporting and polling jobs, the rules the schema cannot say, and what a reporting job asks of
-the device (the configured subscription that feeds its topic).
+reporting and polling jobs (with the data a polling job asks for and its formatting and
+processing instructions), the rules the schema cannot say, and what a reporting job asks of the
+device (the configured subscription that feeds its topic).
 
 Pure: reading a ``<data>`` tree, no I/O. The tree is expected to have passed
 ``Schema.validate_config``; ``check`` adds the Master's own rules, each refused with the
@@ -16,7 +17,9 @@ from datetime import datetime
 from lxml import etree
 
 from mso import bus
-from mso.date_and_time import parse_datetime
+from mso.bus_instructions import (DEFAULT_EXPIRY, FormatInstruction, JobInstructions, ParamProcInstruction,
+                                  ProcInstruction, ReportingOptions)
+from mso.date_and_time import parse_datetime, parse_epoch
 from mso.filter_limits import check_subscription_xpath
 from mso.filters import FilterError, bound_prefixes
 from mso.instance_path import xpath_literal
@@ -26,6 +29,7 @@ from mso.subscription_model import Encoding, FilterSpec, Periodic, Receiver, Sub
 PATH_NAMESPACES = {"nrm": NRM, "mbus": MESSAGE_BUS}
 _ENCODINGS = {"json": Encoding.JSON, "xml": Encoding.XML, "cbor": Encoding.CBOR}
 PERFORMANCE, FAULT, PROPRIETARY = "PERFORMANCE", "FAULT", "PROPRIETARY"
+SYSTEM_PREFIX = "sys-"  # the ids and topics of the collections the Master creates (system-created jobs)
 
 
 class BusConfigError(Exception):
@@ -50,6 +54,15 @@ class ReportingJob:
     period_cs: int
     encoding: Encoding
     unlocked: bool
+    system_created: bool = False
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """What a polling job asks for instead of (or besides) naming topics."""
+
+    selector: FilterSpec
+    period_cs: int
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,17 @@ class PollingJob:
     topics: tuple[str, ...]
     start: str  # FROM_START | FROM_TIME | NEW_ONLY
     start_time: datetime | None
+    request: DataRequest | None = None
+    formatting: FormatInstruction | None = None  # None: no formatInstruct
+    processing: tuple[ProcInstruction, ...] = ()
+
+    @property
+    def instructed(self) -> bool:
+        """Whether a bus worker shapes what its consumer reads (on the job's own subject)."""
+        return self.formatting is not None or bool(self.processing)
+
+    def instructions(self, topic: str) -> JobInstructions:
+        return JobInstructions(self.id, self.consumer, topic, self.formatting or FormatInstruction(), self.processing)
 
 
 @dataclass(frozen=True)
@@ -126,6 +150,7 @@ def check(config: BusConfig | None) -> None:
         raise BusConfigError("invalid-value", str(error), f"{config.path}/mbus:attributes/mbus:brokerEndpoint") from None
     seen: set[str] = set()
     for job in config.reporting:
+        _check_not_reserved(job)
         if job.topic in seen:
             raise BusConfigError("data-exists", f"topic {job.topic!r} already has a reporting job",
                                  f"{job.path}/mbus:attributes/mbus:topic")
@@ -139,6 +164,50 @@ def check(config: BusConfig | None) -> None:
         if secrets.setdefault(polling.consumer, polling.secret) != polling.secret:
             raise BusConfigError("invalid-value", f"consumer {polling.consumer!r} has another secret in another "
                                  "polling job", f"{polling.path}/mbus:attributes/mbus:consumerSecret")
+        _check_polling(polling)
+
+
+def _check_not_reserved(job: ReportingJob) -> None:
+    for leaf, value in (("id", job.id), ("topic", job.topic)):
+        if value.startswith(SYSTEM_PREFIX):
+            where = job.path if leaf == "id" else f"{job.path}/mbus:attributes/mbus:topic"
+            raise BusConfigError("invalid-value", f"reporting job {leaf}s beginning with {SYSTEM_PREFIX!r} are the "
+                                 "collections the server creates", where)
+
+
+def _check_polling(job: PollingJob) -> None:
+    """A polling job reads something, and its instructions can be followed."""
+    attributes = f"{job.path}/mbus:attributes"
+    if not job.topics and job.request is None:
+        raise BusConfigError("invalid-value", "a polling job names topics or asks for data with a dataSelector",
+                             attributes)
+    if job.instructed and len(job.topics) + (job.request is not None) != 1:
+        where = "formatInstruct" if job.formatting is not None else "procInstructs"
+        raise BusConfigError("invalid-value", "formatting and processing instructions apply to the records of one "
+                             "topic: give one topic or a dataSelector, not both", f"{attributes}/mbus:{where}")
+    if job.formatting is not None:
+        _check_reporting_options(job.formatting.reporting, f"{attributes}/mbus:formatInstruct/mbus:reportingOptions")
+    for proc in job.processing:
+        for param in proc.params:
+            steps = param.steps
+            if any(not step for step in steps) or ":" not in steps[0]:
+                raise BusConfigError(
+                    "invalid-value", f"{param.name!r} is not a path of RFC 7951 member names whose first is qualified "
+                    "by its module ('ietf-interfaces:interfaces/interface/statistics/in-octets')",
+                    f"{attributes}/mbus:procInstructs[mbus:procInterval='{proc.interval}']"
+                    f"/mbus:paramProcInstructs[mbus:name={xpath_literal(param.name)}]/mbus:name")
+
+
+def _check_reporting_options(options: ReportingOptions, path: str) -> None:
+    if options.notify_period is not None and options.notify_period_inc is not None:
+        raise BusConfigError("invalid-value", "notifyPeriod and notifyPeriodInc exclude each other: a delivery is "
+                             "either periodic or increasingly spaced", f"{path}/mbus:notifyPeriodInc")
+    if options.min_clubbed is not None and options.max_clubbed is not None and options.min_clubbed > options.max_clubbed:
+        raise BusConfigError("invalid-value", "minClubbedNotif is greater than maxClubbedNotif",
+                             f"{path}/mbus:maxClubbedNotif")
+    if options.window is not None and options.window[0] >= options.window[1]:
+        raise BusConfigError("invalid-value", "the notifyWindow's stopTime is not after its startTime",
+                             f"{path}/mbus:notifyWindow/mbus:stopTime")
 
 
 def job_subscription(job: ReportingJob, subscription_id: int, receivers: Iterable[Receiver]) -> SubscriptionSpec | None:
@@ -168,6 +237,7 @@ def _reporting(entry: etree._Element, function_path: str) -> ReportingJob:
 
 
 def _selector(attributes: etree._Element | None, path: str) -> FilterSpec | None:
+    """A job's dataSelector (``path`` is the job's), checked as any subscription's XPath filter."""
     element = None if attributes is None else attributes.find(qn(MESSAGE_BUS, "dataSelector"))
     if element is None:
         return None
@@ -188,10 +258,47 @@ def _polling(entry: etree._Element, function_path: str) -> PollingJob:
     topics = () if attributes is None else tuple((t.text or "").strip()
                                                  for t in attributes.iterchildren(qn(MESSAGE_BUS, "topics")))
     start_time = _leaf(attributes, "startTime")
+    selector = _selector(attributes, path)
+    request = None if selector is None else DataRequest(selector, int(_leaf(attributes, "reportingPeriod") or 100))
     return PollingJob(id=job_id, path=path, consumer=_leaf(attributes, "consumerId") or "",
                       secret=_leaf(attributes, "consumerSecret") or "", topics=topics,
                       start=_leaf(attributes, "startPosition") or "NEW_ONLY",
-                      start_time=parse_datetime(start_time) if start_time else None)
+                      start_time=parse_datetime(start_time) if start_time else None, request=request,
+                      formatting=_formatting(attributes), processing=_processing(attributes))
+
+
+def _formatting(attributes: etree._Element | None) -> FormatInstruction | None:
+    element = None if attributes is None else attributes.find(qn(MESSAGE_BUS, "formatInstruct"))
+    if element is None or len(element) == 0:
+        return None
+    options = element.find(qn(MESSAGE_BUS, "reportingOptions"))
+    window = None if options is None else options.find(qn(MESSAGE_BUS, "notifyWindow"))
+    return FormatInstruction(
+        cons_trig_notif=_leaf(element, "consTrigNotif") == "true", expiry=int(_leaf(element, "expiry") or DEFAULT_EXPIRY),
+        reporting=ReportingOptions(
+            min_clubbed=_number(options, "minClubbedNotif"), max_clubbed=_number(options, "maxClubbedNotif"),
+            window=None if window is None else (parse_epoch(_leaf(window, "startTime") or ""),
+                                                parse_epoch(_leaf(window, "stopTime") or "")),
+            notify_period=_number(options, "notifyPeriod"), notify_period_inc=_number(options, "notifyPeriodInc")))
+
+
+def _processing(attributes: etree._Element | None) -> tuple[ProcInstruction, ...]:
+    if attributes is None:
+        return ()
+    return tuple(
+        ProcInstruction(interval=int(_leaf(proc, "procInterval") or 0), params=tuple(
+            ParamProcInstruction(
+                name=_leaf(param, "name") or "",
+                sum_attrs=tuple((a.text or "").strip() for a in param.iterchildren(qn(MESSAGE_BUS, "sumAttrs"))),
+                values=tuple((v.text or "").strip() for v in param.iterchildren(qn(MESSAGE_BUS, "values"))),
+                aggr_level=_leaf(param, "aggrLevel") or "ALL")
+            for param in proc.iterchildren(qn(MESSAGE_BUS, "paramProcInstructs"))))
+        for proc in attributes.iterchildren(qn(MESSAGE_BUS, "procInstructs")))
+
+
+def _number(element: etree._Element | None, name: str) -> int | None:
+    text = _leaf(element, name)
+    return None if text is None else int(text)
 
 
 def _leaf(attributes: etree._Element | None, name: str) -> str | None:
