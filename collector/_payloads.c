@@ -53,15 +53,27 @@ typedef struct Node {
     struct Node **children;
     int *slots;            /* open addressing on the local name: child index + 1, 0 empty */
     unsigned int mask;
-    PyObject *members;     /* dict: JSON member name -> PyCapsule(Node) */
+    struct Member *members; /* open addressing on the JSON member names children are known by */
+    unsigned int member_mask;
 } Node;
+
+typedef struct Member {
+    char *name; /* owned, NULL for an empty slot */
+    Py_ssize_t size;
+    Node *child;
+} Member;
+
+static unsigned int bytes_hash(const char *name, Py_ssize_t size)
+{
+    unsigned int hash = 2166136261u; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < size; i++)
+        hash = (hash ^ (unsigned char)name[i]) * 16777619u;
+    return hash;
+}
 
 static unsigned int name_hash(const char *name)
 {
-    unsigned int hash = 2166136261u; /* FNV-1a */
-    for (; *name; name++)
-        hash = (hash ^ (unsigned char)*name) * 16777619u;
-    return hash;
+    return bytes_hash(name, (Py_ssize_t)strlen(name));
 }
 
 typedef struct {
@@ -69,7 +81,8 @@ typedef struct {
     Node *data;            /* every module's top-level data nodes (anydata content) */
     Node *events;          /* every module's top-level notifications */
     PyObject *namespace_module; /* dict: namespace -> module name */
-    PyObject *true_text, *false_text, *empty_text, *empty_value; /* "true", "false", "", [None] */
+    PyObject *empty_value; /* [None] */
+    PyObject *json_loads;  /* orjson.loads */
     xmlParserCtxtPtr parser;
     int parses;            /* since the parser context was made; it is made anew now and then */
 } Reader;
@@ -98,7 +111,9 @@ static void free_node(Node *node)
         free_node(node->children[i]);
     PyMem_Free(node->children);
     PyMem_Free(node->slots);
-    Py_XDECREF(node->members);
+    for (unsigned int i = 0; node->members != NULL && i <= node->member_mask; i++)
+        PyMem_Free(node->members[i].name);
+    PyMem_Free(node->members);
     PyMem_Free(node);
 }
 
@@ -140,11 +155,6 @@ static Type *compile_type(PyObject *spec)
     return type;
 }
 
-static void drop_capsule(PyObject *capsule)
-{
-    (void)capsule; /* the Node belongs to its parent's children array */
-}
-
 /* (kind, local, qualified, namespace, type | None, patch_target, children, member_names)
  * where member_names[i] are the JSON names children[i] is known by (local and/or qualified). */
 static Node *compile_node(PyObject *spec)
@@ -181,10 +191,24 @@ static Node *compile_node(PyObject *spec)
     }
     node->n_children = (int)PyTuple_GET_SIZE(children);
     node->children = PyMem_Calloc(node->n_children ? node->n_children : 1, sizeof(Node *));
-    node->members = PyDict_New();
+    Py_ssize_t names_count = 0;
+    for (int i = 0; i < node->n_children; i++) {
+        PyObject *child_names = PyTuple_GET_ITEM(names, i);
+        if (!PyTuple_Check(child_names)) {
+            PyErr_SetString(PyExc_TypeError, "member names must be a tuple");
+            free_node(node);
+            return NULL;
+        }
+        names_count += PyTuple_GET_SIZE(child_names);
+    }
+    unsigned int member_size = 8;
+    while (member_size < 2u * (unsigned int)names_count)
+        member_size *= 2;
+    node->member_mask = member_size - 1;
+    node->members = PyMem_Calloc(member_size, sizeof(Member));
     if (node->children == NULL || node->members == NULL) {
         free_node(node);
-        return NULL;
+        return (Node *)PyErr_NoMemory();
     }
     for (int i = 0; i < node->n_children; i++) {
         Node *child = node->children[i] = compile_node(PyTuple_GET_ITEM(children, i));
@@ -194,23 +218,22 @@ static Node *compile_node(PyObject *spec)
         }
         int same = node->namespace[0] != '\0' && strcmp(child->namespace, node->namespace) == 0;
         child->json_name = Py_NewRef(same ? child->local : child->qualified);
-        PyObject *capsule = PyCapsule_New(child, NULL, drop_capsule);
         PyObject *child_names = PyTuple_GET_ITEM(names, i);
-        if (capsule == NULL || !PyTuple_Check(child_names)) {
-            Py_XDECREF(capsule);
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "member names must be a tuple");
-            free_node(node);
-            return NULL;
-        }
         for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(child_names); j++) {
-            if (PyDict_SetItem(node->members, PyTuple_GET_ITEM(child_names, j), capsule) < 0) {
-                Py_DECREF(capsule);
+            Py_ssize_t size;
+            const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(child_names, j), &size);
+            if (name == NULL) {
                 free_node(node);
                 return NULL;
             }
+            unsigned int slot = bytes_hash(name, size) & node->member_mask;
+            while (node->members[slot].name != NULL)
+                slot = (slot + 1) & node->member_mask;
+            node->members[slot].name = PyMem_Malloc(size + 1);
+            memcpy(node->members[slot].name, name, size + 1);
+            node->members[slot].size = size;
+            node->members[slot].child = child;
         }
-        Py_DECREF(capsule);
     }
     unsigned int size = 8;
     while (size < 2u * (unsigned int)node->n_children)
@@ -240,10 +263,15 @@ static Node *child_by_tag(const Node *parent, const char *namespace, const char 
     return NULL;
 }
 
-static Node *child_by_member(const Node *parent, PyObject *name)
+/* The child known by the JSON member name (the octets of a CBOR text key), or NULL. */
+static Node *child_by_member(const Node *parent, const char *name, Py_ssize_t size)
 {
-    PyObject *capsule = PyDict_GetItemWithError(parent->members, name);
-    return capsule == NULL ? NULL : PyCapsule_GetPointer(capsule, NULL);
+    const Member *members = parent->members;
+    for (unsigned int slot = bytes_hash(name, size) & parent->member_mask; members[slot].name != NULL;
+         slot = (slot + 1) & parent->member_mask)
+        if (members[slot].size == size && memcmp(members[slot].name, name, size) == 0)
+            return members[slot].child;
+    return NULL;
 }
 
 /* --- leaf values: XML text -> RFC 7951 JSON, as mso.yang_json's JSON dialect ------------------ */
@@ -1088,10 +1116,8 @@ static PyObject *cbor_object(Reader *reader, Cbor *cbor, const Node *scope)
         Head key;
         if (cbor_head(cbor, &key) < 0 || key.major != 3)
             goto declined;
-        PyObject *name = PyUnicode_DecodeUTF8((const char *)cbor->at, (Py_ssize_t)key.argument, "strict");
+        const Node *node = child_by_member(scope, (const char *)cbor->at, (Py_ssize_t)key.argument);
         cbor->at += key.argument;
-        const Node *node = name == NULL ? NULL : child_by_member(scope, name);
-        Py_XDECREF(name);
         if (node == NULL || n_seen == 64)
             goto declined; /* unknown to the schema (the general reader says why), or too many to track */
         for (int j = 0; j < n_seen; j++)
@@ -1206,10 +1232,8 @@ static PyObject *read_cbor(Reader *self, PyObject *payload)
             Head event_key;
             if (value.major != 5 || value.argument != 1 || cbor_head(&cbor, &event_key) < 0 || event_key.major != 3)
                 goto done;
-            PyObject *name = PyUnicode_DecodeUTF8((const char *)cbor.at, (Py_ssize_t)event_key.argument, "strict");
+            event = child_by_member(self->events, (const char *)cbor.at, (Py_ssize_t)event_key.argument);
             cbor.at += event_key.argument;
-            event = name == NULL ? NULL : child_by_member(self->events, name);
-            Py_XDECREF(name);
             if (event == NULL)
                 goto done;
             body = cbor_object(self, &cbor, event);
@@ -1232,6 +1256,51 @@ done:
     return result;
 }
 
+/* --- JSON: orjson's tree, checked for our envelope -------------------------------------------- *
+ * The check collector.decoding made in Python, here: one object member, the envelope, whose
+ * contents hold one event object under a qualified name, a text event-time and a counter32
+ * sequence-number or none. The members are RFC 7951 JSON already. */
+
+static PyObject *read_json(Reader *self, PyObject *payload)
+{
+    PyObject *tree = PyObject_CallOneArg(self->json_loads, payload), *result = NULL;
+    if (tree == NULL) {
+        PyErr_Clear(); /* not JSON: the general decoder says so */
+        Py_RETURN_NONE;
+    }
+    PyObject *envelope = PyDict_CheckExact(tree) && PyDict_GET_SIZE(tree) == 1
+                         ? PyDict_GetItemString(tree, ENVELOPE_MEMBER) : NULL;
+    if (envelope == NULL || !PyDict_CheckExact(envelope))
+        goto done;
+    PyObject *contents = PyDict_GetItemString(envelope, "contents");
+    PyObject *event_time = PyDict_GetItemString(envelope, "event-time");
+    PyObject *sequence = PyDict_GetItemString(envelope, "sequence-number");
+    if (contents == NULL || !PyDict_CheckExact(contents) || PyDict_GET_SIZE(contents) != 1 || event_time == NULL
+        || !PyUnicode_CheckExact(event_time))
+        goto done;
+    if (sequence == Py_None)
+        sequence = NULL;
+    if (sequence != NULL) {
+        int overflow;
+        long long number = PyLong_CheckExact(sequence) ? PyLong_AsLongLongAndOverflow(sequence, &overflow) : -1;
+        if (!PyLong_CheckExact(sequence) || overflow || number < 0 || number > 0xFFFFFFFFLL)
+            goto done;
+    }
+    PyObject *name, *body;
+    Py_ssize_t position = 0;
+    PyDict_Next(contents, &position, &name, &body);
+    if (!PyDict_CheckExact(body) || PyUnicode_FindChar(name, ':', 0, PyUnicode_GET_LENGTH(name), 1) < 0)
+        goto done;
+    result = PyTuple_Pack(4, name, body, event_time, sequence ? sequence : Py_None);
+done:
+    Py_DECREF(tree);
+    if (result == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return result;
+}
+
 /* --- the Reader type -------------------------------------------------------------------------- */
 
 static int reader_init(Reader *self, PyObject *args, PyObject *kwargs)
@@ -1247,6 +1316,11 @@ static int reader_init(Reader *self, PyObject *args, PyObject *kwargs)
         return -1;
     self->namespace_module = Py_NewRef(namespace_module);
     self->empty_value = Py_BuildValue("[O]", Py_None);
+    PyObject *orjson = PyImport_ImportModule("orjson");
+    self->json_loads = orjson == NULL ? NULL : PyObject_GetAttrString(orjson, "loads");
+    Py_XDECREF(orjson);
+    if (self->json_loads == NULL)
+        return -1;
     return self->empty_value == NULL ? -1 : 0;
 }
 
@@ -1256,6 +1330,7 @@ static void reader_dealloc(Reader *self)
     free_node(self->events);
     Py_XDECREF(self->namespace_module);
     Py_XDECREF(self->empty_value);
+    Py_XDECREF(self->json_loads);
     if (self->parser != NULL)
         xmlFreeParserCtxt(self->parser);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -1264,6 +1339,7 @@ static void reader_dealloc(Reader *self)
 static PyMethodDef reader_methods[] = {
     {"xml", (PyCFunction)read_xml, METH_O, "xml(payload) -> (name, body, event-time, sequence-number) | None"},
     {"cbor", (PyCFunction)read_cbor, METH_O, "cbor(payload) -> (name, body, event-time, sequence-number) | None"},
+    {"json", (PyCFunction)read_json, METH_O, "json(payload) -> (name, body, event-time, sequence-number) | None"},
     {NULL, NULL, 0, NULL},
 };
 

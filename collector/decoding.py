@@ -1,8 +1,8 @@
 """From a reassembled UDP-notif message, or a NETCONF ``<notification>``, to a decoded event:
 qualified name, RFC 7951 JSON body, event time in epoch seconds.
 
-JSON is read with orjson; XML and CBOR with the C readers of collector.payload_readers where
-they were built. Each of these fast readers takes the common payload, our notif-envelope, and
+JSON is read with orjson, XML and CBOR with the C readers of collector.payload_readers where
+they were built (which also check a JSON tree for the envelope, as ``_json_envelope`` does here). Each of these fast readers takes the common payload, our notif-envelope, and
 declines anything else, which then takes the general decoder (mso.notification_encoding).
 
 Every refusal is counted by a short reason fit for a metric label: ``private-encoding`` and
@@ -62,7 +62,7 @@ class EventDecoder:
         self._yang = yang
         self._times: dict[str, float] = {}  # the pieces of one slot share their event time text
         readers = readers or {}
-        self._fast: dict[int, FastReader] = {MediaType.JSON: _json_envelope,
+        self._fast: dict[int, FastReader] = {MediaType.JSON: readers.get("json", _json_envelope),
                                              MediaType.XML: readers.get("xml", _declined),
                                              MediaType.CBOR: readers.get("cbor", _declined)}
         self.errors: Counter[str] = Counter()

@@ -64,7 +64,10 @@ class Subscription:
 
     def policy_at(self, event_time: float) -> Policy:
         """The policy in force for data observed at ``event_time``."""
-        for since, policy in reversed(self.versions):
+        versions = self.versions
+        if len(versions) == 1:  # never modified: the common case, on every piece
+            return versions[0][1]
+        for since, policy in reversed(versions):
             if event_time > since:
                 return policy
         return self.versions[0][1]

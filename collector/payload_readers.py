@@ -1,5 +1,5 @@
-"""The fast readers of XML and CBOR payloads (collector._payloads, built at install time) and the
-schema table they read with.
+"""The fast readers of XML, CBOR and JSON payloads (collector._payloads, built at install time)
+and the schema table they read with.
 
 The table is compiled here from the collector's libyang schema, the walk mso.yang_json makes for
 its own tree: for every data node and notification its kind, local and qualified names,
@@ -103,9 +103,11 @@ def _top(schema: Schema, notifications: bool) -> Node:
 
 
 def readers(schema: Schema) -> dict[str, PayloadReader] | None:
-    """{"xml": ..., "cbor": ...} reading with ``schema``, or None where collector._payloads was not built."""
+    """{"xml": ..., "cbor": ..., "json": ...} reading with ``schema``, or None where
+    collector._payloads was not built. The JSON one is orjson's tree checked for the envelope in
+    C, as collector.decoding checks it in Python."""
     if Reader is None:
         return None
     reader = Reader(_top(schema, notifications=False), _top(schema, notifications=True),
                     {module.namespace: module.name for module in schema.modules})
-    return {"xml": reader.xml, "cbor": reader.cbor}
+    return {"xml": reader.xml, "cbor": reader.cbor, "json": reader.json}

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from collector import payload_readers
+from collector.decoding import _json_envelope
 from mso.device_sim import CardSpec, DeviceSimulator
 from mso.namespaces import INTERFACES, NETCONF_BASE
 from mso.notification_encoding import EnvelopeCodec, NotificationDecodeError
@@ -130,6 +131,16 @@ def test_what_is_not_our_envelope_or_is_refused_is_left_to_the_general_decoder(r
     assert (general(codec, payload, Encoding.XML) is not None) == rfc5277
 
 
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.text(max_size=6),
+                           lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=2), max_leaves=6)
+JSON_ENVELOPES = st.fixed_dictionaries({"ietf-yp-notification:envelope": st.fixed_dictionaries(
+    {"event-time": st.one_of(st.just(TIME), JSON_VALUES),
+     "contents": st.one_of(st.dictionaries(st.sampled_from(["ietf-yang-push:push-update", "no-colon", "a:b"]),
+                                           st.one_of(st.just({"id": 1}), JSON_VALUES), min_size=1, max_size=2),
+                           JSON_VALUES)},
+    optional={"sequence-number": st.one_of(st.integers(-1, 2**32), JSON_VALUES), "hostname": JSON_VALUES})})
+
 LEAF_TEXTS = st.one_of(
     st.sampled_from(["", " ", "0", "-0", "+5", "007", "1_0", "\u0661", "4294967296", "-129", "99999999999999999999",
                      "true", "True", "false ", "x:y", "ianaift:ethernetCsmacd", "t:ethernetCsmacd", " t:other ",
@@ -214,3 +225,9 @@ def test_a_json_shaped_tree_in_cbor_agrees(readers, codec, data):
                     st.sampled_from([[{"name": "a"}], {"name": "a"}, [{"name": "a"}, {"name": "b", "mtu": 1500}]]))
             }}}}}}))
     agrees(readers, codec, cbor2.dumps(tree), Encoding.CBOR)
+
+
+@HOSTILE
+@given(st.one_of(st.binary(max_size=80), JSON_ENVELOPES.map(lambda tree: orjson.dumps(tree, option=orjson.OPT_NON_STR_KEYS))))
+def test_the_json_envelope_check_is_the_python_one(readers, payload):
+    assert readers["json"](payload) == _json_envelope(payload)
