@@ -1,31 +1,40 @@
-"""``python -m bench.collector``: how much UDP-notif one ``mso collector`` process takes.
+"""``python -m bench.collector``: how much UDP-notif ``mso collector`` takes, in one process and
+scaled out over NATS.
 
-A separate sender process (``python -m bench.collector sender``, driven over its stdin) pushes
-pre-encoded UDP-notif at increasing rates to a real ``mso collector`` process (JSON lines to
-/dev/null, metrics scraped over HTTP); each step lasts ``--step`` seconds and counts as zero loss
-when every message sent was received and decoded, every slot became a complete record, and the
-collector had handled all but 3% (or 0.1 s) of the step by the time the sender stopped (so a
-64 MB receive buffer filling up does not pass for keeping up). For
+A separate sender process (``python -m bench.collector sender``, driven over its stdin; one socket
+per publisher, as agents have) pushes pre-encoded UDP-notif at increasing rates to a real ``mso
+collector`` process (JSON lines to /dev/null, metrics scraped over HTTP); each step lasts
+``--step`` seconds and counts as zero loss when every message sent was received and decoded,
+every slot became a complete record, nothing was dropped on the way out, and the collector had
+handled all but 3% (or 0.1 s) of the step by the time the sender stopped (so a 64 MB receive
+buffer filling up does not pass for keeping up). Rates go up by 1.3 until a loss, then the gap is
+halved twice. For
 
-* ~500 B JSON push-updates, one datagram each, and
+* ~500 B JSON push-updates, one datagram each,
+* the same in CBOR (~450 B), and
 * ~20 KB XML push-updates, segmented at 1400 B (15 datagrams),
 
 from 1 publisher (every message is a slot of its own) and from 8 (eight pieces merged per
-record), it prints the highest zero-loss rate and the collector's CPU time per 100k messages.
-A bare loop (``python -m bench.collector bare``: blocking ``recvfrom``, count, nothing else)
-takes the same datagrams: the ceiling for Python on this machine. On two cores the sender
-itself becomes the limit of that ceiling, so both are also timed working off a full receive
-buffer (stopped while the sender fills it, then resumed), alone on the CPU, and the ratio is
-taken there. Then the collector runs at half its highest JSON rate for ``--memory`` seconds
-(``--long``: 10 minutes) while its RSS is sampled, and a light run measures how long after its
-last piece a merged record reaches the collector's JSON lines output (read from its stdout).
-No figure is asserted; the targets are printed beside them.
+record), it prints the highest zero-loss rate and the collector's CPU time per message. A bare
+loop (``python -m bench.collector bare``: blocking ``recvfrom``, count, nothing else) takes the
+same datagrams: the ceiling for Python on this machine, and the ratio is taken in the same run.
+On two cores the sender itself becomes the limit of that ceiling, so both are also timed working
+off a full receive buffer (stopped while the sender fills it, then resumed), alone on the CPU.
+Then the collector runs at half its highest JSON rate for ``--memory`` seconds (``--long``: 10
+minutes) while its RSS is sampled, a light run measures how long after its last piece a merged
+record reaches the collector's JSON lines output, and ``mso collector --workers 1`` and ``2`` run
+the 8-publisher JSON ladder through a nats-server of the bench's own.
+
+Every figure is printed with the load average when it was taken: another engineer's test run on
+the same two cores shows there, and such a figure is to be measured again. No figure is asserted;
+the targets are printed beside them.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import select
 import signal
 import socket
@@ -36,18 +45,24 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import orjson
 from lxml import etree
 
 from collector.receiver import open_socket
+from mso.bus import Endpoint, nats_server_binary
 from mso.namespaces import INTERFACES, NETCONF_BASE
 from mso.date_and_time import format_epoch
 from mso.namespaces import NOTIF_ENVELOPE
+from mso.notification_encoding import EnvelopeCodec
+from mso.schema import Schema
+from mso.subscription_model import Encoding
 from mso.subscription_runner import push_update
+from mso.yang_json import YangJson
 from mso.udp_notif import MediaType, encode_message
 
 PERIOD_CS = 1  # the smallest period: slots 10 ms apart in event time
@@ -92,14 +107,29 @@ def xml_payload(subscription_id: int, publisher_id: int, stamp: str) -> bytes:
             + event + b"</contents></envelope>")
 
 
-def started_payload(subscription_id: int, publishers: int, stamp: str) -> bytes:
-    started = {"id": subscription_id, "ietf-yang-push:periodic": {"period": PERIOD_CS},
+def started_payload(subscription_id: int, publishers: int, stamp: str, period_cs: int = PERIOD_CS) -> bytes:
+    started = {"id": subscription_id, "ietf-yang-push:periodic": {"period": period_cs},
                "ietf-multiple-stream-originators:message-generator-id": [str(p) for p in range(1, publishers + 1)]}
     return orjson.dumps({"ietf-yp-notification:envelope": {
         "event-time": stamp, "contents": {"ietf-subscribed-notifications:subscription-started": started}}})
 
 
-KINDS = {"json": (json_payload, MediaType.JSON, None), "xml": (xml_payload, MediaType.XML, 1400)}
+def cbor_payload(subscription_id: int, publisher_id: int, stamp: str) -> bytes:
+    """The JSON message's content in RFC 9254 CBOR (~450 B), as a publisher encodes it."""
+    yang, codec = _codecs()
+    envelope = orjson.loads(json_payload(subscription_id, publisher_id, stamp))["ietf-yp-notification:envelope"]
+    event = yang.json_to_event(envelope["contents"])
+    return codec.encode(event, event_time=stamp, sequence_number=0, encoding=Encoding.CBOR)
+
+
+@lru_cache(maxsize=1)
+def _codecs() -> tuple[YangJson, EnvelopeCodec]:
+    schema = Schema.load()
+    return YangJson(schema), EnvelopeCodec(schema)
+
+
+KINDS = {"json": (json_payload, MediaType.JSON, None), "xml": (xml_payload, MediaType.XML, 1400),
+         "cbor": (cbor_payload, MediaType.CBOR, None)}
 
 
 @dataclass
@@ -126,11 +156,16 @@ class Sender:
     """Sends message n as (tick n // (S*N), subscription, publisher) so the N pieces of a slot
     leave together and no slot repeats; message ids are contiguous per publisher."""
 
-    def __init__(self, kind: str, publishers: int, port: int) -> None:
+    def __init__(self, kind: str, publishers: int, port: int, period_cs: int = PERIOD_CS) -> None:
         self.publishers = publishers
+        self.period_cs = period_cs
         self.target = ("127.0.0.1", port)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 * 1024 * 1024)
+        # a socket (a source port) per publisher, as separate agents have: with SO_REUSEPORT the
+        # kernel gives each flow to one receiver of a scaled-out collector
+        self.sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(publishers)]
+        for sock in self.sockets:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 * 1024 * 1024)
+        self.sock = self.sockets[0]  # the Master's (publisher 1): state notifications
         self.templates = [[template(kind, s, p) for p in range(1, publishers + 1)] for s in range(SUBSCRIPTIONS)]
         self.message_ids = [0] * (publishers + 1)
         self.base = time.time() // 1 - 3600  # event times run ahead of the clock from an hour ago
@@ -141,7 +176,7 @@ class Sender:
         """subscription-started for every subscription, from the Master (publisher 1)."""
         stamp = format_epoch(self.base)
         for s in range(SUBSCRIPTIONS):
-            (datagram,) = encode_message(started_payload(s, self.publishers, stamp), publisher_id=1,
+            (datagram,) = encode_message(started_payload(s, self.publishers, stamp, self.period_cs), publisher_id=1,
                                          message_id=self._next_id(1), media_type=MediaType.JSON)
             self.sock.sendto(datagram, self.target)
 
@@ -154,8 +189,8 @@ class Sender:
         """Send ``rate`` messages/s for ``duration`` s; returns (messages, seconds taken)."""
         total = int(rate * duration) // self.publishers * self.publishers  # whole slots only
         per_tick = SUBSCRIPTIONS * self.publishers
-        sendto, target, pack = self.sock.sendto, self.target, _MESSAGE_ID.pack_into
-        period = PERIOD_CS / 100
+        senders, target, pack = [sock.sendto for sock in self.sockets], self.target, _MESSAGE_ID.pack_into
+        period = self.period_cs / 100
         start = time.perf_counter()
         stamp_tick, stamp = -1, b""
         # pace every half millisecond of traffic, at slot boundaries: a slot's pieces leave together
@@ -170,6 +205,7 @@ class Sender:
             first = message.datagrams[0]
             first[message.stamp_at:message.stamp_at + STAMP_LENGTH] = stamp
             message_id = self._next_id(publisher_index + 1)
+            sendto = senders[publisher_index]
             for datagram in message.datagrams:
                 pack(datagram, 8, message_id)
                 sendto(datagram, target)
@@ -186,7 +222,7 @@ class Sender:
 def sender_main(args: argparse.Namespace) -> None:
     """Commands on stdin, one per line: ``announce``, ``run RATE SECONDS``, ``probe RATE SECONDS``
     (which also prints each slot's last send time), ``quit``."""
-    sender = Sender(args.kind, args.publishers, args.port)
+    sender = Sender(args.kind, args.publishers, args.port, args.period_cs)
     print("ready", flush=True)
     for line in sys.stdin:
         command, *values = line.split()
@@ -225,8 +261,7 @@ class Process:
     popen: subprocess.Popen
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+        return cpu_seconds(self.popen.pid)
 
     def rss_mb(self) -> float:
         return int(Path(f"/proc/{self.popen.pid}/statm").read_text().split()[1]) * PAGE / 2**20
@@ -241,14 +276,31 @@ class Process:
                 self.popen.wait(10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system time of a process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
 def spawn(args: list[str], **kwargs) -> Process:
     return Process(subprocess.Popen([sys.executable, "-m", *args], **kwargs))
 
 
+def load() -> str:
+    """The 1-minute load average, printed beside each figure. The bench's own sender and
+    collector make about 2 on two cores; well above that, something else was running and the
+    figure is low."""
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
 class SenderControl:
-    def __init__(self, kind: str, publishers: int, port: int) -> None:
+    def __init__(self, kind: str, publishers: int, port: int, period_cs: int = PERIOD_CS) -> None:
         self.process = spawn(["bench.collector", "sender", "--kind", kind, "--publishers", str(publishers),
-                              "--port", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                              "--port", str(port), "--period-cs", str(period_cs)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self._read() == "ready"
 
     def _read(self) -> str:
@@ -272,48 +324,65 @@ class SenderControl:
         self.process.stop()
 
 
+SUMMED = ("mso_collector_messages_total", "mso_collector_lost_messages_total", "mso_collector_datagrams_total",
+          "mso_collector_decode_errors_total", "mso_collector_output_drops_total")
+
+
 class CollectorUnderTest:
-    def __init__(self, workdir: Path, jsonl: str = "/dev/null", stdout: int | None = None) -> None:
+    """``mso collector`` as a user runs it; with ``extra`` (``--workers N --nats URL``) the front
+    and its children, whose figures are summed over every metrics endpoint they serve."""
+
+    def __init__(self, workdir: Path, jsonl: str = "/dev/null", stdout: int | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.log_path = workdir / f"collector-{time.monotonic_ns()}.log"
+        self.endpoints = 1 + (int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 0)
         with open(self.log_path, "wb") as log:
             self.process = spawn(["mso", "collector", "--listen", "127.0.0.1:0", "--jsonl", jsonl,
-                                  "--metrics", "127.0.0.1:0"], stderr=log, stdout=stdout)
-        self.port, self.metrics_port = self._addresses()
+                                  "--metrics", "127.0.0.1:0", *extra], stderr=log, stdout=stdout)
+        self.port, self.metrics_ports = self._addresses()
 
-    def _addresses(self) -> tuple[int, int]:
-        deadline = time.monotonic() + 30
+    def _addresses(self) -> tuple[int, list[int]]:
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             text = self.log_path.read_text()
-            if "listening on" in text and "metrics-listening" in text:
-                udp = int(text.split("mso collector: listening on ")[1].split()[0].rsplit(":", 1)[1])
-                metrics = int(text.split("event=metrics-listening address=")[1].split()[0].rsplit(":", 1)[1])
-                return udp, metrics
+            ports = [int(port) for port in re.findall(r"event=metrics-listening .*?address=\S+:(\d+)", text)]
+            if "listening on" in text and len(ports) >= self.endpoints:
+                return int(re.findall(r"mso collector: listening on \S+:(\d+)", text)[0]), ports
+            if self.process.popen.poll() is not None:
+                break
             time.sleep(0.05)
         raise RuntimeError(f"the collector did not start:\n{self.log_path.read_text()}")
 
+    def pids(self) -> list[int]:
+        """This process and, scaled out, its children (as they were last started)."""
+        children = dict(re.findall(r"worker=(\S+) pid=(\d+)", self.log_path.read_text()))
+        return [self.process.popen.pid, *map(int, children.values())]
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
     def figures(self) -> dict[str, float]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
-            text = response.read().decode()
         totals: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                base = name.split("{")[0]
-                if base in ("mso_collector_messages_total", "mso_collector_lost_messages_total",
-                            "mso_collector_datagrams_total", "mso_collector_decode_errors_total"):
-                    totals[base] = totals.get(base, 0.0) + float(value)
-                elif base == "mso_collector_records_total":
-                    totals[name] = float(value)
+        for port in self.metrics_ports:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+                text = response.read().decode()
+            for line in text.splitlines():
+                if line and not line.startswith("#"):
+                    name, _, value = line.rpartition(" ")
+                    base = name.split("{")[0]
+                    key = base if base in SUMMED else name if base == "mso_collector_records_total" else None
+                    if key is not None:
+                        totals[key] = totals.get(key, 0.0) + float(value)
         return totals
 
     def settle(self) -> dict[str, float]:
-        """Figures once the datagram count has stopped moving (at most 5 s)."""
+        """Figures once the datagram and record counts have stopped moving (at most 10 s)."""
         figures = self.figures()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             time.sleep(0.3)
             again = self.figures()
-            if again.get("mso_collector_datagrams_total") == figures.get("mso_collector_datagrams_total"):
+            if again == figures:
                 return again
             figures = again
         return figures
@@ -329,20 +398,22 @@ class Step:
     sent: int
     received: int
     complete: int
-    cpu_per_100k: float
+    cpu_per_message_us: float
     kept_up: bool = True  # had received nearly all by the time the sender stopped
+    dropped: int = 0  # refused or lost on the way out
 
     @property
     def lossless(self) -> bool:
-        """Everything arrived, and not only thanks to the receive buffer: a receiver that had
-        fallen behind when the sender stopped would lose messages on a longer run."""
-        return self.received == self.sent and self.kept_up
+        """Everything arrived and left, and not only thanks to the receive buffer: a receiver
+        that had fallen behind when the sender stopped would lose messages on a longer run."""
+        return self.received == self.sent and self.kept_up and self.dropped == 0
 
 
 @dataclass
 class Ladder:
     best: Step | None
     sender_limited: bool
+    load: str = ""
 
 
 def kept_up(sent: int, handled: int, rate: float) -> bool:
@@ -352,44 +423,61 @@ def kept_up(sent: int, handled: int, rate: float) -> bool:
     return sent - handled <= max(share * sent, seconds * rate)
 
 
-def rates(start: float, factor: float) -> Iterator[float]:
-    rate = start
-    while True:
-        yield rate
-        rate *= factor
+def ladder_rates(start: float, factor: float, attempt: Callable[[float], Step | None]) -> Ladder:
+    """Rates from ``start`` up by ``factor`` until a loss, then two halvings of the last gap;
+    ``attempt`` returns the step, or None when the sender could not reach 90% of the rate."""
+    best, rate, failed = None, start, None
+    while failed is None:
+        step = attempt(rate)
+        if step is None or not step.lossless:
+            failed = rate
+        else:
+            best = step
+            if step.achieved < 0.9 * rate:
+                return Ladder(best, True, load())
+            rate *= factor
+    low = best.rate if best is not None else start / factor
+    for _ in range(2):
+        middle = (low + failed) / 2
+        step = attempt(middle)
+        if step is not None and step.lossless:
+            best, low = step, middle
+        else:
+            failed = middle
+    return Ladder(best, False, load())
 
 
-def climb_collector(kind: str, publishers: int, start: float, step: float, factor: float, workdir: Path) -> Ladder:
-    collector = CollectorUnderTest(workdir)
-    sender = SenderControl(kind, publishers, collector.port)
+def climb_collector(kind: str, publishers: int, start: float, step: float, factor: float, workdir: Path,
+                    extra: tuple[str, ...] = (), period_cs: int = PERIOD_CS) -> Ladder:
+    collector = CollectorUnderTest(workdir, extra=extra)
+    sender = SenderControl(kind, publishers, collector.port, period_cs)
+    complete_key = 'mso_collector_records_total{status="complete"}'
     try:
         sender.command("announce")
-        time.sleep(0.5)
-        best = None
-        before = collector.settle()
-        for rate in rates(start, factor):
-            cpu = collector.process.cpu_seconds()
+        time.sleep(1.0)
+        before = [collector.settle()]
+
+        def attempt(rate: float) -> Step:
+            cpu = collector.cpu_seconds()
             result = sender.run(rate, step)
-            at_end = collector.figures()["mso_collector_messages_total"] - before["mso_collector_messages_total"]
+            at_end = collector.figures()["mso_collector_messages_total"] - before[0]["mso_collector_messages_total"]
             after = collector.settle()
-            used = collector.process.cpu_seconds() - cpu
-            received = int(after["mso_collector_messages_total"] - before["mso_collector_messages_total"])
-            complete_key = 'mso_collector_records_total{status="complete"}'
-            complete = int(after.get(complete_key, 0) - before.get(complete_key, 0))
-            achieved = result["sent"] / result["elapsed"]
-            outcome = Step(rate, achieved, result["sent"], received, complete,
-                           used / max(received, 1) * 100_000, kept_up(result["sent"], at_end, rate))
-            before = after
-            slots_ok = complete * publishers == outcome.sent
-            if not (outcome.lossless and slots_ok):
-                return Ladder(best, False)
-            best = outcome
-            if achieved < 0.9 * rate:
-                return Ladder(best, True)
+            used = collector.cpu_seconds() - cpu
+            received = int(after["mso_collector_messages_total"] - before[0]["mso_collector_messages_total"])
+            complete = int(after.get(complete_key, 0) - before[0].get(complete_key, 0))
+            dropped = int(after.get("mso_collector_output_drops_total", 0)
+                          - before[0].get("mso_collector_output_drops_total", 0))
+            before[0] = after
+            outcome = Step(rate, result["sent"] / result["elapsed"], result["sent"], received, complete,
+                           used / max(received, 1) * 1e6, kept_up(result["sent"], at_end, rate), dropped)
+            if complete * publishers != outcome.sent:  # a slot came out incomplete: a piece was late
+                outcome.dropped += max(1, outcome.sent - complete * publishers)
+            return outcome
+
+        return ladder_rates(start, factor, attempt)
     finally:
         sender.stop()
         collector.stop()
-    return Ladder(best, False)
 
 
 def bare_count(port: int, probe: socket.socket) -> int:
@@ -415,37 +503,42 @@ def climb_bare(kind: str, start: float, step: float, factor: float) -> Ladder:
     bare, port, sender, probe = start_bare(kind)
     segments = len(template(kind, 0, 1).datagrams)
     try:
-        best = None
-        counted = bare_count(port, probe)
-        for rate in rates(start, factor):
+        counted = [bare_count(port, probe)]
+
+        def attempt(rate: float) -> Step:
             cpu = bare.cpu_seconds()
             result = sender.run(rate, step)
             asked = time.perf_counter()
             now = bare_count(port, probe)  # answered only once the backlog ahead of it is read
-            kept_up = time.perf_counter() - asked < BARE_KEPT_UP
-            received = (now - counted) // segments
-            counted = now
-            achieved = result["sent"] / result["elapsed"]
-            outcome = Step(rate, achieved, result["sent"], received, 0,
-                           (bare.cpu_seconds() - cpu) / max(received, 1) * 100_000, kept_up)
-            if not outcome.lossless:
-                return Ladder(best, False)
-            best = outcome
-            if achieved < 0.9 * rate:
-                return Ladder(best, True)
+            answered_at_once = time.perf_counter() - asked < BARE_KEPT_UP
+            received = (now - counted[0]) // segments
+            counted[0] = now
+            return Step(rate, result["sent"] / result["elapsed"], result["sent"], received, 0,
+                        (bare.cpu_seconds() - cpu) / max(received, 1) * 1e6, answered_at_once)
+
+        return ladder_rates(start, factor, attempt)
     finally:
         probe.close()
         sender.stop()
         bare.stop()
-    return Ladder(best, False)
 
 
-DRAIN_MESSAGES = {"json": 30_000, "xml": 1_500}  # what fits in the 64 MB receive buffer
+DRAIN_MESSAGES = {"json": 30_000, "cbor": 30_000, "xml": 1_500}  # what fits in the 64 MB receive buffer
+
+
+def socket_backlog(port: int) -> int:
+    """Octets waiting in the receive queue of the UDP socket bound to ``port`` (/proc/net/udp)."""
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}"):
+            return int(fields[4].split(":")[1], 16)
+    return 0
 
 
 def drain_collector(kind: str, publishers: int, workdir: Path) -> float:
     """Messages/s the collector works off a full receive buffer, with no sender competing for
-    the CPU: stopped (SIGSTOP) while the sender fills its buffer, then resumed and timed."""
+    the CPU: stopped (SIGSTOP) while the sender fills its buffer, then resumed and timed until its
+    socket's queue is empty (read from /proc/net/udp: scraping the metrics meanwhile would slow it)."""
     collector = CollectorUnderTest(workdir)
     sender = SenderControl(kind, publishers, collector.port)
     try:
@@ -457,13 +550,11 @@ def drain_collector(kind: str, publishers: int, workdir: Path) -> float:
         sender.run(10_000_000, messages / 10_000_000)
         started = time.perf_counter()
         os.kill(collector.process.popen.pid, signal.SIGCONT)
-        target, last, last_change = counted + messages, counted, started
-        while last < target and time.perf_counter() - last_change < 2:
-            time.sleep(0.02)
-            now = collector.figures()["mso_collector_messages_total"]
-            if now != last:
-                last, last_change = now, time.perf_counter()
-        return (last - counted) / (last_change - started)
+        deadline = started + 30
+        while socket_backlog(collector.port) > 0 and time.perf_counter() < deadline:
+            time.sleep(0.001)
+        elapsed = time.perf_counter() - started
+        return (collector.settle()["mso_collector_messages_total"] - counted) / elapsed
     finally:
         sender.stop()
         collector.stop()
@@ -543,18 +634,43 @@ def latency_run(rate: float, seconds: float, workdir: Path) -> list[float]:
             if (s, format_epoch(t)) in arrivals]
 
 
+class Broker:
+    """A nats-server with JetStream for the scaled-out runs, on a free port, its store in ``home``."""
+
+    def __init__(self, home: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = Process(subprocess.Popen([nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
+                                                 "-sd", str(home)], stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 15
+        while not Endpoint("127.0.0.1", self.port).listening(0.2):
+            if time.monotonic() > deadline or self.process.popen.poll() is not None:
+                raise RuntimeError("nats-server did not start")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+
 def label(kind: str, publishers: int) -> str:
-    size = "~500 B JSON" if kind == "json" else "~20 KB XML (15 segments)"
+    size = {"json": "~500 B JSON", "cbor": "~450 B CBOR", "xml": "~20 KB XML (15 segments)"}[kind]
     return f"{size}, {publishers} publisher{'s' if publishers > 1 else ''}"
 
 
 def row(name: str, ladder: Ladder, unit: str = "msg/s") -> str:
     if ladder.best is None:
-        return f"  {name:<34} loss at the first step"
+        return f"  {name:<36} loss at the first step{'':<30}{ladder.load}"
     best = ladder.best
     limited = " (sender-limited)" if ladder.sender_limited else ""
-    return (f"  {name:<34} {best.achieved:>10,.0f} {unit}{limited:<17} "
-            f"CPU {best.cpu_per_100k:6.2f} s/100k msgs")
+    return (f"  {name:<36} {best.achieved:>10,.0f} {unit}{limited:<17} "
+            f"CPU {best.cpu_per_message_us:7.2f} us/msg   {ladder.load}")
+
+
+def rate_of(ladder: Ladder) -> float:
+    return ladder.best.achieved if ladder.best is not None else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -563,9 +679,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kind", choices=tuple(KINDS), default="json")
     parser.add_argument("--publishers", type=int, default=1)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--period-cs", type=int, default=PERIOD_CS)
     parser.add_argument("--step", type=float, default=2.0, help="seconds per rate step (default 2)")
     parser.add_argument("--memory", type=float, default=20.0, help="seconds of the memory run (default 20)")
     parser.add_argument("--long", action="store_true", help="a 10-minute memory run")
+    parser.add_argument("--only", choices=("one-process", "scale-out"),
+                        help="only the one-process figures, or only the scaled-out ones")
     args = parser.parse_args(argv)
     if args.role == "sender":
         sender_main(args)
@@ -573,46 +692,73 @@ def main(argv: list[str] | None = None) -> None:
     if args.role == "bare":
         bare_main(args)
         return
-    run_bench(args)
-
-
-def run_bench(args: argparse.Namespace) -> None:
-    memory_seconds = 600.0 if args.long else args.memory
-    print(f"mso collector on {os.cpu_count()} cores; steps of {args.step} s, rates x1.3 until a loss")
+    print(f"mso collector on {os.cpu_count()} cores; steps of {args.step} s, rates x1.3 until a loss, then two "
+          f"halvings; {load()} at the start")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        ladders = {(kind, publishers): climb_collector(kind, publishers, start, args.step, 1.3, workdir)
-                   for kind, start in (("json", 15_000), ("xml", 200)) for publishers in (1, 8)}
-        bare = {kind: climb_bare(kind, start, args.step, 1.3) for kind, start in (("json", 20_000), ("xml", 1_000))}
-        drains = {(kind, publishers): drain_collector(kind, publishers, workdir)
-                  for kind in ("json", "xml") for publishers in (1, 8)}
-        bare_drains = {kind: drain_bare(kind) for kind in ("json", "xml")}
-        json_best = ladders["json", 1].best
-        half = (json_best.achieved if json_best else 10_000) / 2
-        memory = memory_run(half, memory_seconds, workdir)
-        latencies = latency_run(2_000, 3.0, workdir)
-    print("\nhighest zero-loss rate, the sender running alongside (received, decoded, reassembled, "
-          "written to JSON lines):")
+        if args.only != "scale-out":
+            one_process(args, workdir)
+        if args.only != "one-process":
+            scale_out(args, workdir)
+
+
+STARTS = {"json": (15_000, 30_000), "cbor": (15_000, 30_000), "xml": (1_000, 1_500)}  # (collector, bare loop)
+
+
+def one_process(args: argparse.Namespace, workdir: Path) -> None:
+    ladders = {(kind, publishers): climb_collector(kind, publishers, STARTS[kind][0], args.step, 1.3, workdir)
+               for kind in KINDS for publishers in (1, 8)}
+    bare = {kind: climb_bare(kind, STARTS[kind][1], args.step, 1.3) for kind in KINDS}
+    drains = {kind: (drain_collector(kind, 1, workdir), load()) for kind in KINDS}
+    bare_drains = {kind: drain_bare(kind) for kind in KINDS}
+    json_best = ladders["json", 1].best
+    half = (json_best.achieved if json_best else 10_000) / 2
+    memory = memory_run(half, 600.0 if args.long else args.memory, workdir)
+    latencies = latency_run(2_000, 3.0, workdir)
+    print("\nhighest zero-loss rate, the sender running alongside on the other core (every message received, "
+          "decoded, reassembled into complete slots and written to JSON lines; CPU of the collector per message):")
     for (kind, publishers), ladder in ladders.items():
         print(row(label(kind, publishers), ladder))
     for kind, ladder in bare.items():
         print(row(f"bare recvfrom loop, {kind} datagrams", ladder))
-    print("\nworking off a full receive buffer, alone on the CPU (no sender competing):")
-    for (kind, publishers), rate in drains.items():
-        print(f"  {label(kind, publishers):<34} {rate:>10,.0f} msg/s")
-    for kind, rate in bare_drains.items():
-        print(f"  {'bare recvfrom loop, ' + kind + ' datagrams':<34} {rate:>10,.0f} msg/s")
-    for kind in ("json", "xml"):
-        print(f"  collector / bare loop ({kind}, 1 publisher): {drains[kind, 1] / bare_drains[kind]:.0%}")
-    print(f"\nmemory at {half:,.0f} msg/s (half the highest JSON rate) over {memory_seconds:.0f} s: "
-          f"RSS {memory[0]:.1f} MB at start, {memory[1]:.1f} MB after a tenth, {memory[-1]:.1f} MB at the end, "
+    for kind in KINDS:
+        share = rate_of(ladders[kind, 1]) / max(rate_of(bare[kind]), 1)
+        print(f"  collector / bare loop, {kind}, 1 publisher: {share:.0%}"
+              f"{'  (both sender-limited)' if ladders[kind, 1].sender_limited and bare[kind].sender_limited else ''}")
+    print("\nworking off a full receive buffer, alone on the CPU (no sender competing), 1 publisher:")
+    for kind in KINDS:
+        (rate, at), bare_rate = drains[kind], bare_drains[kind]
+        print(f"  {label(kind, 1):<36} {rate:>10,.0f} msg/s   bare loop {bare_rate:>10,.0f} msg/s   "
+              f"{rate / max(bare_rate, 1):4.0%}   {at}")
+    print(f"\nmemory at {half:,.0f} msg/s (half the highest JSON rate) over {args.memory if not args.long else 600:.0f} "
+          f"s: RSS {memory[0]:.1f} MB at start, {memory[1]:.1f} MB after a tenth, {memory[-1]:.1f} MB at the end, "
           f"max {max(memory):.1f} MB")
     if latencies:
         ordered = sorted(latencies)
         print(f"last piece sent -> merged record on the collector's stdout (8 publishers, 2,000 msg/s): "
               f"median {statistics.median(ordered):.2f} ms, p99 {ordered[int(len(ordered) * 0.99) - 1]:.2f} ms, "
               f"max {ordered[-1]:.2f} ms over {len(ordered)} records")
-    print("targets: >= 100,000 JSON msg/s and >= 40% of the bare loop; >= 5,000 XML msg/s; flat memory; <= 50 ms")
+    print("targets: JSON and CBOR >= 100,000 msg/s and >= 40% of the bare loop; XML >= 5,000 msg/s; flat memory; "
+          "<= 50 ms")
+
+
+def scale_out(args: argparse.Namespace, workdir: Path) -> None:
+    """``--workers 1`` and ``--workers 2`` (one reassembler) on a nats-server of the bench's own,
+    8 publishers (8 flows) of JSON; 100 ms periods, so a piece's trip through the broker is well
+    within its slot's deadline. CPU is the collector's processes', the broker's apart."""
+    print("\nscaled out: mso collector --workers N --nats URL (1 reassembler), ~500 B JSON, 8 publishers, "
+          "100 ms periods; the whole way: receivers, NATS JetStream, a reassembler, records to mso.telemetry.<id>:")
+    for workers in (1, 2):
+        broker = Broker(workdir / f"nats-{workers}")
+        try:
+            cpu = broker.process.cpu_seconds()
+            ladder = climb_collector("json", 8, 5_000, args.step, 1.3, workdir,
+                                     extra=("--workers", str(workers), "--nats", broker.url), period_cs=10)
+            broker_cpu = broker.process.cpu_seconds() - cpu
+        finally:
+            broker.process.stop()
+        print(row(f"{workers} receiver{'s' if workers > 1 else ''}", ladder)
+              + f"   nats-server CPU {broker_cpu:.1f} s in all")
 
 
 if __name__ == "__main__":
