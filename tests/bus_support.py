@@ -89,8 +89,10 @@ class Consumer:
         self._subscriptions: list = []
 
     async def open(self) -> Consumer:
+        # one attempt (nats-py alone retries a first connection 60 times, 2 s apart)
         self.client = await nats.connect(self.url, user=self.user, password=self.secret,
-                                         inbox_prefix=f"_INBOX.{self.user}", allow_reconnect=False)
+                                         inbox_prefix=f"_INBOX.{self.user}", allow_reconnect=False,
+                                         max_reconnect_attempts=1, reconnect_time_wait=0.1, connect_timeout=2)
         reply = await self.client.request(f"mso.jobs.{self.user}.{self.job}", b"", timeout=5)
         access = json.loads(reply.data)
         jetstream = self.client.jetstream()

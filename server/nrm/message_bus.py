@@ -22,6 +22,7 @@ they are disabled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -56,6 +57,7 @@ log = logging.getLogger("mso.bus")
 FIRST_JOB_SUBSCRIPTION = 2**31  # reporting jobs' subscription ids; below are dynamic and user-configured ones
 MASTER_USER, COLLECTOR_USER = "mso-master", "mso-collector"
 RETRY_SECONDS = 2.0
+CLOSE_SECONDS = 2.0  # a client of a broker that is gone gets this long to close
 REFRESH_SECONDS = 1.0
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 _DELIVER = {"FROM_START": DeliverPolicy.ALL, "FROM_TIME": DeliverPolicy.BY_START_TIME, "NEW_ONLY": DeliverPolicy.NEW}
@@ -256,6 +258,14 @@ class MessageBus:
                 self._problem = str(error) or type(error).__name__
                 log.warning("bus-unavailable", extra={"fields": {"reason": self._problem}})
                 asyncio.get_running_loop().call_later(RETRY_SECONDS, self._wanted.set)
+            except asyncio.CancelledError:
+                if _cancelled_from_outside():
+                    raise
+                # a library's own cancellation leaking out (nats-py closing a client cut off while
+                # it reconnects) must not end the task that keeps the bus in line: retry
+                self._problem = "interrupted while bringing the bus in line"
+                log.warning("bus-converge-interrupted")
+                asyncio.get_running_loop().call_later(RETRY_SECONDS, self._wanted.set)
             except Exception as error:  # a bug here must not stop the bus for good: say so and retry
                 self._problem = f"internal error: {error!r}"
                 log.exception("bus-converge-failed")
@@ -291,7 +301,10 @@ class MessageBus:
     async def _ensure_broker(self, endpoint: bus.Endpoint, config: BusConfig) -> _Broker:
         broker = self._broker
         if broker is not None and broker.embedded is not None and not broker.embedded.alive:
-            await broker.client.close()  # its streams, consumers and routes are in the store it restarts on
+            # its streams, consumers and routes are in the store it restarts on; the old client,
+            # reconnecting to a server that is gone, may never finish closing
+            with contextlib.suppress(NatsError, asyncio.TimeoutError):
+                await asyncio.wait_for(broker.client.close(), CLOSE_SECONDS)
             self._broker = broker = None
         if broker is not None and broker.endpoint != endpoint:
             await self._teardown()
@@ -545,3 +558,10 @@ def _same_start(config: ConsumerConfig, job: PollingJob) -> bool:
     if job.start != "FROM_TIME" or job.start_time is None:
         return True
     return str(config.opt_start_time or "")[:19] == job.start_time.astimezone(timezone.utc).isoformat()[:19]
+
+
+def _cancelled_from_outside() -> bool:
+    """Whether the running task itself was cancelled (rather than a CancelledError raised by
+    something it awaited, about a task of that library's own)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
