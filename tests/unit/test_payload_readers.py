@@ -131,7 +131,7 @@ def test_what_is_not_our_envelope_or_is_refused_is_left_to_the_general_decoder(r
     assert (general(codec, payload, Encoding.XML) is not None) == rfc5277
 
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.text(max_size=6),
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=6),
                            lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=8), inner,
                                                                                        max_size=2), max_leaves=6)
 JSON_ENVELOPES = st.fixed_dictionaries({"ietf-yp-notification:envelope": st.fixed_dictionaries(
