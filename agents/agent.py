@@ -151,11 +151,15 @@ class Agent:
                                                  "master": channel.peer}})
         return reply.heartbeat_interval
 
-    @staticmethod
-    async def _heartbeats(channel: cc.Channel, interval: float) -> None:
+    async def _heartbeats(self, channel: cc.Channel, interval: float) -> None:
         while True:
-            channel.send(cc.Heartbeat())
+            channel.send(cc.Heartbeat(skipped=self._skipped_ticks()))
             await asyncio.sleep(interval)
+
+    def _skipped_ticks(self) -> tuple[tuple[int, int], ...]:
+        """What the Master shows as this card's skipped ticks per subscription (when overloaded)."""
+        return tuple((subscription_id, job.skipped_ticks) for subscription_id, job in self._components.items()
+                     if job.skipped_ticks)
 
     async def _serve(self, channel: cc.Channel) -> None:
         while True:

@@ -427,12 +427,14 @@ async def nacm_cost(port: int, pid: int, subscriptions: int, warmup: float, wind
 
 
 async def measure(port: int, pid: int, args: argparse.Namespace) -> None:
-    await throughput(port, pid, args.subscriptions, args.warmup, args.window)
-    await logging_cost(port, pid, args.subscriptions, args.warmup, args.window)
-    await nacm_cost(port, pid, args.subscriptions, args.warmup, args.window)
-    await anchor_lateness(port, args.anchor_pushes)
-    await establish_round_trips(port, args.establish_cycles)
-    await many_sessions(port, pid, args.sessions, args.session_ticks)
+    if not args.only_sessions:
+        await throughput(port, pid, args.subscriptions, args.warmup, args.window)
+        await logging_cost(port, pid, args.subscriptions, args.warmup, args.window)
+        await nacm_cost(port, pid, args.subscriptions, args.warmup, args.window)
+        await anchor_lateness(port, args.anchor_pushes)
+        await establish_round_trips(port, args.establish_cycles)
+    for sessions in args.sessions:
+        await many_sessions(port, pid, sessions, args.session_ticks)
 
 
 def main() -> None:
@@ -440,8 +442,11 @@ def main() -> None:
     parser.add_argument("--push-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="shorter windows and fewer sessions (~40 s)")
     parser.add_argument("--subscriptions", type=int, default=300, help="on the one session of the throughput test")
-    parser.add_argument("--sessions", type=int, default=500)
+    parser.add_argument("--sessions", type=int, action="append", metavar="N",
+                        help="sessions of the many-sessions test, repeatable (default 500 and 1,000)")
+    parser.add_argument("--only-sessions", action="store_true", help="only the many-sessions test")
     args = parser.parse_args()
+    args.sessions = args.sessions or [500, 1000]
     if args.push_server:
         asyncio.run(run_push_server(sys.stdin.buffer.read()))
         return
@@ -450,7 +455,7 @@ def main() -> None:
     args.anchor_pushes, args.establish_cycles = (20, 100) if quick else (60, 300)
     args.session_ticks = 30 if quick else 100
     if quick:
-        args.sessions = min(args.sessions, 100)
+        args.sessions = [min(n, 100) for n in args.sessions]
 
     with tempfile.TemporaryDirectory() as state:
         server, port = start_server(Path(state))

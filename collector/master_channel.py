@@ -100,6 +100,9 @@ def xpath_namespaces(xpath: str, namespaces: dict[str, str]) -> dict[str, str]:
     return {prefix: namespaces[prefix] for prefix in used}
 
 
+EPOCH_ANCHOR = "1970-01-01T00:00:00Z"
+
+
 def establish_request(request: SubscribeRequest, namespaces: dict[str, str],
                       agent_receiver: tuple[str, int] | None) -> bytes:
     """The ``<establish-subscription>`` of one request (RFC 8639/8641)."""
@@ -119,8 +122,8 @@ def establish_request(request: SubscribeRequest, namespaces: dict[str, str],
     if request.period_cs is not None:
         trigger = etree.SubElement(establish, qn(YP, "periodic"))
         etree.SubElement(trigger, qn(YP, "period")).text = str(request.period_cs)
-        if request.anchor_time is not None:
-            etree.SubElement(trigger, qn(YP, "anchor-time")).text = request.anchor_time
+        # always named: a publisher that picks one (RFC 8641) need not pick the epoch the slots assume
+        etree.SubElement(trigger, qn(YP, "anchor-time")).text = request.anchor_time or EPOCH_ANCHOR
     else:
         trigger = etree.SubElement(establish, qn(YP, "on-change"))
         etree.SubElement(trigger, qn(YP, "dampening-period")).text = str(request.dampening_cs or 0)

@@ -85,7 +85,11 @@ class RegisterReply:
 
 @dataclass(frozen=True)
 class Heartbeat:
+    """The agent is alive; ``skipped`` counts, per component subscription that skipped any, the
+    ticks it passed over since it started because the card could not keep up."""
+
     TYPE: ClassVar[str] = "heartbeat"
+    skipped: tuple[tuple[int, int], ...] = ()  # (subscription id, ticks)
 
 
 @dataclass(frozen=True)
@@ -306,6 +310,8 @@ def _from_json(body: dict) -> Message:
             body[name] = _resources_in(body[name])
     if "cards" in body:
         body["cards"] = tuple((int(slot), int(ports)) for slot, ports in body["cards"])
+    if "skipped" in body:
+        body["skipped"] = tuple((int(sid), int(ticks)) for sid, ticks in body["skipped"])
     if body.get("at") is not None and not isinstance(body["at"], (int, float)):
         raise ControlChannelError("at must be a number of seconds")
     if "spec" in body:

@@ -317,6 +317,7 @@ class DeviceSimulator:
         self._owns_chassis = MAIN_BOARD_SLOT in slots
         self._components = self._build_components()
         self._links = self._build_links()
+        self._link_position = {link.name: position for position, link in enumerate(self._links)}
 
     # -- public API -------------------------------------------------------------------------
 
@@ -337,9 +338,17 @@ class DeviceSimulator:
     def interfaces(self, at: float | None = None, names: Collection[str] | None = None) -> etree._Element:
         """``<interfaces>`` with the interfaces of these cards; ``names`` limits it to those."""
         since_boot = self._since_boot(at)
-        links = self._links if names is None else [link for link in self._links if link.name in names]
-        body = "".join([link.render(self.boot_time, since_boot) for link in links])
+        body = "".join([link.render(self.boot_time, since_boot) for link in self._links_named(names)])
         return parse_xml(f'<interfaces xmlns="{INTERFACES}">{body}</interfaces>'.encode())
+
+    def _links_named(self, names: Collection[str] | None) -> list[_Link]:
+        """The links called ``names`` (None: all), in the device's order."""
+        if names is None:
+            return self._links
+        if len(names) * 8 < len(self._links):  # a few of many: look them up
+            found = [self._link_position[name] for name in names if name in self._link_position]
+            return [self._links[position] for position in sorted(found)]
+        return [link for link in self._links if link.name in names]
 
     def operational(self, at: float | None = None) -> list[etree._Element]:
         """The top-level nodes this simulator owns, sampled at one instant."""

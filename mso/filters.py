@@ -12,7 +12,6 @@ Pure module: no I/O, no imports from the programs that use it.
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -239,9 +238,10 @@ def _select_level(
     for test in level.selections:
         for node in test.select(parent):
             _pick_whole(picks, node)
-    entries = _EntryIndex(parent, path, keys, level)
+    # one containment tests the entries as cheaply as an index would find them
+    entries = _EntryIndex(parent, path, keys, level) if len(level.containments) > 1 else None
     for test, sublevel in level.containments:
-        nodes, decided = entries.candidates(test, sublevel)
+        nodes, decided = entries.candidates(test, sublevel) if entries else (test.select(parent), False)
         for node in nodes:
             inner = _EVERY_CHILD if decided else _select_level(node, sublevel, path + (node.tag,), keys)
             if inner is _EVERY_CHILD:

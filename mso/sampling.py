@@ -44,7 +44,7 @@ class Selection:
         """Key values of the selectable entries of a list (None: any entry)."""
         if self.subtree is None:
             return None
-        return selected_keys(self.subtree, list_path, key_tags)
+        return _selected_keys(tuple(self.subtree), list_path, tuple(key_tags))
 
     def entry_names(self, list_path: tuple[str, ...], keys: KeyIndex) -> set[str] | None:
         """The single-key names of the selectable entries of a list (None: any entry)."""
@@ -53,6 +53,13 @@ class Selection:
 
 
 EVERYTHING = Selection()
+
+
+@lru_cache(maxsize=1024)
+def _selected_keys(subtree: tuple[etree._Element, ...], list_path: tuple[str, ...],
+                   key_tags: tuple[str, ...]) -> frozenset[tuple[str, ...]] | None:
+    """``selected_keys``, once per filter: a subscription's filter elements are the same every tick."""
+    return selected_keys(subtree, list_path, key_tags)
 
 
 @lru_cache(maxsize=256)

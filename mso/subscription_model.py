@@ -5,8 +5,9 @@ the agents and the control channel all pass these around.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+import zlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 
@@ -79,3 +80,22 @@ class SubscriptionSpec:
     @property
     def is_datastore(self) -> bool:
         return self.datastore is not None
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def anchored(spec: SubscriptionSpec) -> SubscriptionSpec:
+    """``spec`` with the anchor-time the publisher chooses when a periodic subscription names
+    none (RFC 8641 leaves it to the publisher): the epoch plus a phase within the period that
+    follows from what is sampled, so subscriptions of one datastore and filter tick together
+    and share each sample, and different ones spread over the period instead of all ticking
+    at once (500 sessions served in one burst make the last wait for the 499 before it). It is
+    explicit from then on: every originator of the subscription ticks on it, and it is shown
+    in ``/sn:subscriptions`` and the state notifications for collectors to slot by."""
+    trigger = spec.trigger
+    if not isinstance(trigger, Periodic) or trigger.anchor_time is not None:
+        return spec
+    period_ms = trigger.period_cs * 10
+    phase_ms = zlib.crc32(repr((spec.datastore, spec.filter, trigger.period_cs)).encode()) % period_ms
+    return replace(spec, trigger=replace(trigger, anchor_time=EPOCH + timedelta(milliseconds=phase_ms)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from mso.schema import Schema
 from mso.tree_diff import Change, changed_paths
 
 Clock = Callable[[], float]
+log = logging.getLogger("mso.runner")
 
 
 class Sampler(Protocol):
@@ -95,7 +97,7 @@ def push_update(subscription_id: int, data: etree._Element, publisher_id: int | 
     event = etree.Element(qn(YANG_PUSH, "push-update"), nsmap={None: YANG_PUSH})
     etree.SubElement(event, qn(YANG_PUSH, "id")).text = str(subscription_id)
     contents = etree.SubElement(event, qn(YANG_PUSH, "datastore-contents"))
-    contents.extend(copy.deepcopy(node) for node in data)
+    contents.extend([node.__deepcopy__(None) for node in data])  # lxml's own copy, without copy.deepcopy's
     return _with_publisher(event, publisher_id)
 
 
@@ -124,6 +126,8 @@ def push_change_update(
 
 class Job:
     """One running subscription (or component subscription) on one publisher."""
+
+    skipped_ticks = 0  # periodic jobs count the ticks overload made them pass over
 
     def __init__(self, spec: SubscriptionSpec, sampler: InstantSampler, emitter: Emitter, *,
                  clock: Clock = time.time, publisher_id: int | None = None,
@@ -177,11 +181,11 @@ class PeriodicJob(Job):
         trigger = spec.trigger
         assert isinstance(trigger, Periodic)
         self._period = trigger.period_cs / 100
-        # Without an anchor-time the publisher picks one (RFC 8641): multiples of the period since
-        # the epoch, so every subscription with that period ticks at the same instants and one
-        # sample serves them all.
+        # no anchor-time: multiples of the period since the epoch (the Master fills one in for
+        # the subscriptions it accepts, see subscription_model.anchored)
         self._anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else 0.0
         self._last_tick: float | None = None
+        self.skipped_ticks = 0  # ticks passed over because the one before fired a period late or more
 
     def start(self) -> None:
         self._schedule()
@@ -196,10 +200,22 @@ class PeriodicJob(Job):
 
     def _schedule(self) -> None:
         tick = self.next_tick(self._clock())
+        if self._last_tick is not None:
+            self._count_skipped(round((tick - self._last_tick) / self._period) - 1)
         if self._past_stop_time(tick):
             self._complete()
             return
         self._call_at(tick, self._fire, tick)
+
+    def _count_skipped(self, ticks: int) -> None:
+        """Overload made this job late by ``ticks`` periods: they are counted (operational
+        state reports them) and said, at the first skip and whenever the count doubles."""
+        if ticks <= 0:
+            return
+        before, self.skipped_ticks = self.skipped_ticks, self.skipped_ticks + ticks
+        if before == 0 or self.skipped_ticks.bit_length() > before.bit_length():
+            log.warning("ticks-skipped", extra={"fields": {"id": self.spec.id, "skipped": self.skipped_ticks,
+                                                           "period-s": self._period}})
 
     def _fire(self, tick: float) -> None:
         self._last_tick = tick

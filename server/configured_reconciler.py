@@ -20,7 +20,7 @@ from lxml import etree
 from mso.atomic_file import write_atomically
 from mso.namespaces import SUBSCRIBED_NOTIFICATIONS
 from mso.rpc_error import RpcError
-from mso.subscription_model import SubscriptionSpec
+from mso.subscription_model import SubscriptionSpec, anchored
 from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 from server.authz import SERVER, Gate, Principal
 from server.configured_subscriptions import ConfigError, configured_subscriptions, diff
@@ -96,7 +96,7 @@ class ConfiguredReconciler:
         if self._udp is None:
             return
         current = [s.spec for s in self._table.configured()]
-        added, removed, modified = diff(current, configured_subscriptions(data) + self._derived(data))
+        added, removed, modified = diff(current, self._wanted(data))
         for spec in removed:
             self._terminate(self._table.get(spec.id))
         for spec in modified:
@@ -123,13 +123,16 @@ class ConfiguredReconciler:
         owner a restart would forget (and run as the server)."""
         if commit.who == SERVER:
             return
-        before = {spec.id for spec in configured_subscriptions(commit.before) + self._derived(commit.before)}
-        added = {str(spec.id) for spec in configured_subscriptions(commit.after) + self._derived(commit.after)
-                 if spec.id not in before}
+        before = {spec.id for spec in self._wanted(commit.before)}
+        added = {str(spec.id) for spec in self._wanted(commit.after) if spec.id not in before}
         owners = {**self._owners, **{key: commit.who.user for key in added}}
         if owners != self._owners:
             write_atomically(self._owners_path, json.dumps(owners).encode())
             self._owners = owners
+
+    def _wanted(self, data: etree._Element) -> list[SubscriptionSpec]:
+        """The configured subscriptions ``data`` asks for, the bus jobs' included, anchored."""
+        return [anchored(spec) for spec in configured_subscriptions(data) + self._derived(data)]
 
     def _owner(self, spec: SubscriptionSpec, who: Principal) -> Principal:
         """Who a configured subscription runs as: the committing user; at start-up (the server

@@ -16,7 +16,7 @@ from dataclasses import replace
 from lxml import etree
 
 from mso.namespaces import SUBSCRIBED_NOTIFICATIONS, YANG_PUSH, qn
-from mso.subscription_model import AgentReceiver, OnChange, SubscriptionSpec
+from mso.subscription_model import AgentReceiver, OnChange, SubscriptionSpec, anchored
 from server.authz import Gate
 from server.decompose import Decomposition, FilterUnsupported
 from server.delivery import Delivery, SessionEmitter
@@ -63,7 +63,8 @@ class DynamicSubscriptions:
 
     async def establish(self, ctx: RpcContext, operation: etree._Element) -> Reply:
         session_id = ctx.principal.session_id
-        spec = parse_request("establish-subscription", operation, 0, self.limits, extra_children={AGENT_RECEIVER})
+        spec = anchored(parse_request("establish-subscription", operation, 0, self.limits,
+                                      extra_children={AGENT_RECEIVER}))
         ctx.access.datastore = _datastore_name(spec.datastore)
         if len(self._table.of_session(session_id)) >= self.limits.max_subscriptions_per_session:
             raise subscription_error("establish-subscription", "insufficient-resources",
@@ -124,7 +125,7 @@ class DynamicSubscriptions:
         params = {c.tag for c in operation if isinstance(c.tag, str)}
         request = parse_request("modify-subscription", operation, subscription.id, self.limits,
                                 extra_children={qn(SN, "id")})
-        spec = merge_modify(subscription.spec, request, params)
+        spec = anchored(merge_modify(subscription.spec, request, params))
         plan = self._plan(spec, "modify-subscription", subscription.failed)
         self._placement.check_dynamic(spec, plan, subscription.agent_receiver, "modify-subscription")
         self._placement.reshape(subscription, spec, plan, "modify-subscription")

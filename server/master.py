@@ -183,7 +183,7 @@ class Master:
 
     def _add_state_sources(self) -> None:
         keys, schema, add = self.schema.key_index, self.schema, self.operational.add_source
-        add({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(self.device, s, keys))
+        add({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(self.device, s, keys), fresh=True)
         add({qn(DISTRIBUTED_EXPORT, "resource-location-table")},
             lambda s: [self.originators.element(self.placement.master_jobs())])
         add({qn(YANG_LIBRARY, "yang-library"), qn(YANG_LIBRARY, "modules-state")},
@@ -193,7 +193,7 @@ class Master:
                                      [session.info for session in self.sessions], self.sessions.statistics,
                                      self.logins.failed)])
         add({qn(SUBSCRIBED_NOTIFICATIONS, "streams"), qn(SUBSCRIBED_NOTIFICATIONS, "subscriptions")},
-            lambda s: [streams_element(STREAMS), subscriptions_element(self.subscriptions)])
+            lambda s: [streams_element(STREAMS), subscriptions_element(self.subscriptions, self.originators.skipped_ticks)])
         add({qn(NACM, "nacm")}, lambda s: self.nacm.state_nodes())
         add({qn(NRM, "SubNetwork")}, lambda s: self.bus.state_nodes())
         add({qn(NRM, "SubNetwork")}, lambda s: self.logs.state_nodes())

@@ -43,6 +43,7 @@ class Device(Protocol):
 class StateSource:
     tags: frozenset[str]  # Clark names of the top-level nodes it produces
     produce: Produce
+    fresh: bool = False  # it makes new elements on every call, so a snapshot may take them as they are
 
 
 class OperationalDatastore:
@@ -51,8 +52,8 @@ class OperationalDatastore:
         self._keys = keys
         self._sources: list[StateSource] = []
 
-    def add_source(self, tags: Iterable[str], produce: Produce) -> None:
-        self._sources.append(StateSource(frozenset(tags), produce))
+    def add_source(self, tags: Iterable[str], produce: Produce, *, fresh: bool = False) -> None:
+        self._sources.append(StateSource(frozenset(tags), produce, fresh))
 
     def snapshot(self, selection: Selection = EVERYTHING) -> etree._Element:
         """A fresh ``<data>`` tree holding at least what ``selection`` can select."""
@@ -64,10 +65,20 @@ class OperationalDatastore:
         for source in self._sources:
             if wanted is not None and source.tags.isdisjoint(wanted):
                 continue
+            produced = list(source.produce(selection))
+            if source.fresh and _none_shared(data, produced):
+                data.extend(produced)  # nothing to merge with: taken as they are, not copied
+                continue
             state = empty_data()
-            state.extend(source.produce(selection))
+            state.extend(produced)
             merge_into(data, state, self._keys)
         return data
+
+
+def _none_shared(data: etree._Element, nodes: list[etree._Element]) -> bool:
+    """Whether ``nodes`` name distinct top-level nodes that ``data`` does not hold yet."""
+    tags = [node.tag for node in nodes]
+    return len(set(tags)) == len(tags) and all(data.find(tag) is None for tag in tags)
 
 
 class DatastoreSampler:

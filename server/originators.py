@@ -297,6 +297,11 @@ class Originators:
 
     # --- operational data ---------------------------------------------------------------------
 
+    def skipped_ticks(self, subscription_id: int) -> dict[str, int]:
+        """Per agent, the ticks of this subscription it said overload made it skip."""
+        return {generator: link.skipped_ticks[subscription_id] for generator, link in self.registry.agents.items()
+                if link.skipped_ticks.get(subscription_id)}
+
     def element(self, master_components: int) -> etree._Element:
         """``/mso-dx:resource-location-table``."""
         top = etree.Element(qn(DX, "resource-location-table"), nsmap={None: DX})

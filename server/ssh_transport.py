@@ -18,6 +18,10 @@ from server.session import NetconfSession, SessionHost
 log = logging.getLogger("mso.ssh")
 
 HOST_KEY_FILE = "ssh_host_ed25519_key"
+# AES first, and no chacha20-poly1305: clients (asyncssh's, OpenSSH's) take chacha20 when it is
+# offered, and asyncssh seals each packet of it in Python at 10.5 us against 1.9 us for AES-GCM
+# on the CPU's AES instructions; a push is a packet. Every SSH client has AES-GCM or AES-CTR.
+CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr")
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ async def start_ssh(settings: SshSettings, sessions: SessionHost, guard: LoginGu
         settings.host,
         settings.port,
         server_host_keys=[load_or_create_host_key(settings.state_dir)],
+        encryption_algs=CIPHERS,
         encoding=None,
         allow_pty=False,
         agent_forwarding=False,

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from lxml import etree
 
 from mso.date_and_time import format_datetime, format_epoch
+from mso.generators import MASTER_GENERATOR
 from mso.namespaces import (
     DATASTORES,
     DISTRIBUTED_EXPORT,
@@ -117,10 +118,14 @@ def streams_element(streams: Iterable[tuple[str, str]]) -> etree._Element:
     return element
 
 
-def subscriptions_element(subscriptions: Iterable[Subscription]) -> etree._Element:
+SkippedTicks = Callable[[int], Mapping[str, int]]  # subscription id -> generator -> ticks its agents skipped
+
+
+def subscriptions_element(subscriptions: Iterable[Subscription], skipped_by_agents: SkippedTicks = lambda _: {}
+                          ) -> etree._Element:
     """``/sn:subscriptions`` in operational data: every subscription with its policy, its
-    receivers' counters and state, its generator list, and why the Master serves it whole
-    when it does (mso-distributed-export)."""
+    receivers' counters and state, its generator list, why the Master serves it whole when it
+    does, and the ticks overload made its originators skip (mso-distributed-export)."""
     element = etree.Element(qn(SN, "subscriptions"), nsmap={None: SN})
     for subscription in sorted(subscriptions, key=lambda s: s.id):
         entry = etree.SubElement(element, qn(SN, "subscription"))
@@ -131,7 +136,18 @@ def subscriptions_element(subscriptions: Iterable[Subscription]) -> etree._Eleme
         add_publishers(entry, subscription.generators)
         if subscription.plan.whole:
             _leaf(entry, DISTRIBUTED_EXPORT, "served-whole", subscription.plan.whole, {"mso-dx": DISTRIBUTED_EXPORT})
+        skipped = dict(skipped_by_agents(subscription.id))
+        if subscription.job is not None and subscription.job.skipped_ticks:
+            skipped[MASTER_GENERATOR] = subscription.job.skipped_ticks
+        _add_skipped_ticks(entry, skipped)
     return element
+
+
+def _add_skipped_ticks(entry: etree._Element, skipped: Mapping[str, int]) -> None:
+    for generator in sorted(skipped, key=int):
+        item = etree.SubElement(entry, qn(DISTRIBUTED_EXPORT, "skipped-ticks"), nsmap={"mso-dx": DISTRIBUTED_EXPORT})
+        _leaf(item, DISTRIBUTED_EXPORT, "message-generator-id", generator)
+        _leaf(item, DISTRIBUTED_EXPORT, "count", str(skipped[generator]))
 
 
 def _add_receivers(entry: etree._Element, subscription: Subscription) -> None:

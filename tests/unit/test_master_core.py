@@ -191,3 +191,25 @@ def test_modify_reaches_agents_that_keep_a_share_as_a_component_modify(tmp_path:
             assert generators(await session.next("subscription-modified")) == ["2"]
 
     run(body())
+
+
+def test_ticks_skipped_by_an_overloaded_agent_and_by_the_master_show_per_originator(tmp_path: Path,
+                                                                                  schema: Schema) -> None:
+    async def body() -> etree._Element:
+        async with running_master(tmp_path, schema, line_cards=0, ports=2) as master:
+            session = FakeSession()
+            agent = FakeAgent(master, 2, 1, ["1/0/0"])
+            reply = await rpc(master, session, establish(f"{ALL_PORTS}[if:name='1/0/0' or if:name='mgmt0']",
+                                                         period_cs=10, agent_port=9))
+            sid = subscription_id(reply)
+            agent.report(cc.Heartbeat(skipped=((sid, 7),)))
+            master.subscriptions.get(sid).job.skipped_ticks = 3
+            data = await rpc(master, session, f'<get xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><filter>'
+                                              f'<subscriptions xmlns="{SN}"/></filter></get>')
+            return data[0]
+
+    data = run(body())
+    dx = "urn:mso:yang:mso-distributed-export"
+    counts = {entry.findtext(qn(dx, "message-generator-id")): entry.findtext(qn(dx, "count"))
+              for entry in data.iter(qn(dx, "skipped-ticks"))}
+    assert counts == {"1": "3", "2": "7"}

@@ -14,7 +14,6 @@ from lxml import etree
 from mso.framing import FrameDecoder
 from mso.namespaces import BASE_1_0, INTERFACES, NETCONF_BASE, YANG_PUSH, qn
 from mso.schema import Schema
-from mso.subscription_model import Periodic
 from server.master import Master
 from server.observation import NotificationSent, Observer, PushesSent, RpcEvent, SubscriptionChange
 from server.session import NetconfSession
@@ -157,7 +156,7 @@ def test_notifications_pushes_and_subscription_settings_are_observed(tmp_path: P
     recorder, pushed = run(body())
     started, modified, ended = recorder.changes
     assert (started.change, modified.change, ended.change) == ("started", "modified", "ended")
-    assert started.spec.trigger == Periodic(10) and started.receivers == (f"session-{started.owner.session_id}",)
+    assert started.spec.trigger.period_cs == 10 and started.receivers == (f"session-{started.owner.session_id}",)
     assert started.generators == ("1",) and modified.generators == ("1", "2")
     assert ended.reason == "delete-subscription"
     assert [(n.name, n.subscription_id, n.receiver) for n in recorder.notifications] == [

@@ -70,6 +70,29 @@ def test_fired_ticks_never_repeat_and_late_wake_ups_skip_rather_than_bunch():
     assert asyncio.run(scenario()) == [pytest.approx(1_000.1), pytest.approx(1_000.4)]
 
 
+def test_ticks_passed_over_by_a_late_job_are_counted() -> None:
+    async def scenario() -> tuple[int, int, list[float]]:
+        clock = FakeClock(1_000.0)
+        recorder = Recorder()
+        job = PeriodicJob(SubscriptionSpec(id=1, datastore="ds:operational", trigger=Periodic(10)),
+                          SharedSampler(Counting()), recorder, clock=clock)
+        job.start()
+        await asyncio.sleep(0.01)  # fired 1000.0 at once; the next is due at 1000.1
+        job.stop()
+        clock.now = 1_000.1
+        job._fire(1_000.1)  # on time: the next is due at 1000.2
+        on_time = job.skipped_ticks
+        job.stop()
+        clock.now = 1_000.45  # a busy card: 1000.2 fires this late, and 1000.3 and 1000.4 are passed over
+        job._fire(1_000.2)
+        job.stop()
+        return on_time, job.skipped_ticks, [t for _, t in recorder.events]
+
+    on_time, skipped, fired = asyncio.run(scenario())
+    assert (on_time, skipped) == (0, 2)
+    assert fired == [pytest.approx(1_000.0), pytest.approx(1_000.1), pytest.approx(1_000.2)]
+
+
 class Counting:
     """A sampler that counts its calls and returns a tree whose content the test controls."""
 
