@@ -8,6 +8,7 @@ and no way to receive a notification: a push that arrives is read as the reply t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,10 +181,11 @@ def test_scrapli_asyncssh_cannot_receive_notifications_a_push_is_read_as_the_nex
         await conn.open()
         try:
             sub_id = _subscription_id(await conn.rpc(filter_=ESTABLISH))
-            for _ in range(200):  # pushes come every 100 ms; each get-config is one round trip
+            for _ in range(200):  # pushes come every 100 ms, the first within one period
                 result = (await conn.get_config(source="running")).result
                 if "<notification" in result:
                     break
+                await asyncio.sleep(0.02)
             return sub_id, result
         finally:
             await conn.close()
