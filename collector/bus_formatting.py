@@ -17,20 +17,23 @@ A delivery is one message to the consumer with the notifications it carries, in 
 
 At a timed delivery (the window opening, a period, an increasing step) everything waiting goes,
 in messages of at most ``maxClubbedNotif``; ``minClubbedNotif`` governs the deliveries that
-notifications themselves trigger. With ``consTrigNotif`` every delivery is buffered for the
-consumer to fetch (``fetch``) until ``expiry`` seconds after it was made, and the consumer gets
-fetch instructions instead (the bus worker writes those). At most ``MAX_WAITING`` notifications
-wait; beyond, the oldest are dropped and counted.
+notifications themselves trigger. With ``consTrigNotif`` every delivery is marked ``fetch``:
+it waits in a ``FetchBuffer`` for the consumer to fetch it until ``expiry`` seconds after it was
+made, then it is dropped and counted. At most ``MAX_WAITING`` notifications wait for a
+delivery, and ``MAX_BUFFERED`` deliveries for a fetch; beyond, the oldest are dropped and
+counted.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from mso.bus_instructions import FormatInstruction
 
 MAX_WAITING = 10_000
+MAX_BUFFERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -136,3 +139,49 @@ class Formatter:
         if self._fetch:
             return Delivery(time, notifications, fetch=True, expiry=time + self._expiry)
         return Delivery(time, notifications)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    deliveries: tuple[tuple[str, Delivery], ...]  # (correlation id, delivery), oldest first
+    expired: int  # dropped since the previous fetch, unfetched
+    more: bool  # more wait than this fetch took
+
+
+class FetchBuffer:
+    """Deliveries waiting for the consumer to fetch them (consTrigNotif), each until its expiry;
+    correlation ids are 1, 2, 3... in order."""
+
+    def __init__(self) -> None:
+        self._waiting: deque[tuple[str, Delivery]] = deque()
+        self._next_id = 1
+        self._expired = 0  # since the previous fetch
+        self.expired_total = 0
+
+    def put(self, delivery: Delivery) -> str:
+        correlation_id = str(self._next_id)
+        self._next_id += 1
+        self._waiting.append((correlation_id, delivery))
+        if len(self._waiting) > MAX_BUFFERED:
+            self._waiting.popleft()
+            self._count_expired(1)
+        return correlation_id
+
+    def expire(self, now: float) -> int:
+        """Drop what expired by ``now``; how many."""
+        dropped = 0
+        while self._waiting and (self._waiting[0][1].expiry or math.inf) <= now:
+            self._waiting.popleft()
+            dropped += 1
+        self._count_expired(dropped)
+        return dropped
+
+    def take(self, now: float, limit: int) -> Fetched:
+        self.expire(now)
+        taken = tuple(self._waiting.popleft() for _ in range(min(limit, len(self._waiting))))
+        expired, self._expired = self._expired, 0
+        return Fetched(taken, expired, bool(self._waiting))
+
+    def _count_expired(self, count: int) -> None:
+        self._expired += count
+        self.expired_total += count

@@ -1,23 +1,24 @@
 """One polling job's stage between its topic and its consumer (TS 23.288 §5A.3.2: the messaging
 framework formats and processes the data per consumer): the job's notifications are the topic's
 records, or, with procInstructs, the summary reports made of them; the formatting decides when
-they are delivered. Pure: records in, messages out, the clock passed in.
+they are delivered. Pure: records in, the consumer's messages out, the clock passed in.
 
 What the consumer receives on its own subject (``mso.bus.delivery_subject``), JSON:
 
 - ``{"kind": "delivery", "job", "time", "notifications": [...]}``: one delivery, its
   notifications in order (records as on the topic, or summary reports);
-- ``{"kind": "fetch-instruction", "job", "time", "fetchCorrIds", "expiry"}`` instead, with
-  consTrigNotif: a delivery waits in the job's fetch buffer until ``expiry``;
+- with consTrigNotif, ``{"kind": "fetch-instruction", "job", "time", "fetchCorrIds",
+  "expiry"}`` instead: the delivery waits to be fetched until ``expiry``. A fetch answers
+  ``{"job", "deliveries": [...], "fetchCorrIds": [...], "expired", "expiredTotal", "more"}``:
+  the deliveries that waited, oldest first, and how many expired unfetched since the previous
+  fetch and in all;
 - a summary report is ``{"kind": "summary", "job", "topic", "procInterval", "startTime",
   "stopTime", "eventReports": [...]}``, the EventParamReports of ``collector.bus_summaries``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from collector.bus_formatting import Delivery, Formatter
+from collector.bus_formatting import Delivery, FetchBuffer, Formatter
 from collector.bus_summaries import SUMMARY_GRACE, ListKeys, Summarizer, SummaryReport
 from mso.bus_instructions import JobInstructions
 from mso.date_and_time import format_epoch, parse_epoch
@@ -30,23 +31,36 @@ class ConsumerStage:
         self.instructions = instructions
         self.formatter = Formatter(instructions.formatting)
         self.summarizers = [Summarizer(proc, keys, grace) for proc in instructions.processing]
+        self.buffer = FetchBuffer()
 
-    def record(self, record: dict, now: float) -> list[Delivery]:
+    @property
+    def fetched(self) -> bool:
+        """Whether the consumer fetches its deliveries (consTrigNotif)."""
+        return self.instructions.formatting.cons_trig_notif
+
+    def record(self, record: dict, now: float) -> list[dict]:
         """A record of the job's topic, as the topic carries it."""
         if not self.summarizers:
-            return self.formatter.offer(record, now)
+            return self._messages(self.formatter.offer(record, now))
         if record.get("kind") == SUMMARISED_KIND and "time" in record:
             time = parse_epoch(record["time"])
             for summarizer in self.summarizers:
                 summarizer.record(time, record.get("data") or {})
         return []
 
-    def tick(self, now: float) -> list[Delivery]:
+    def tick(self, now: float) -> list[dict]:
         deliveries = []
         for summarizer in self.summarizers:
             for report in summarizer.due(now):
                 deliveries += self.formatter.offer(self.summary(report), now)
-        return deliveries + self.formatter.tick(now)
+        self.buffer.expire(now)
+        return self._messages(deliveries + self.formatter.tick(now))
+
+    def fetch(self, now: float, limit: int) -> dict:
+        taken = self.buffer.take(now, limit)
+        return {"job": self.instructions.job, "deliveries": [self.delivery(d) for _, d in taken.deliveries],
+                "fetchCorrIds": [correlation for correlation, _ in taken.deliveries], "expired": taken.expired,
+                "expiredTotal": self.buffer.expired_total, "more": taken.more}
 
     @property
     def late(self) -> int:
@@ -58,11 +72,19 @@ class ConsumerStage:
                 "procInterval": report.interval, "startTime": format_epoch(report.start),
                 "stopTime": format_epoch(report.start + report.interval), "eventReports": list(report.event_reports)}
 
-    def message(self, delivery: Delivery) -> dict:
+    def delivery(self, delivery: Delivery) -> dict:
         return {"kind": "delivery", "job": self.instructions.job, "time": format_epoch(delivery.time),
                 "notifications": list(delivery.notifications)}
 
-    def fetch_instruction(self, delivery: Delivery, correlation_ids: Sequence[str]) -> dict:
-        assert delivery.expiry is not None
-        return {"kind": "fetch-instruction", "job": self.instructions.job, "time": format_epoch(delivery.time),
-                "fetchCorrIds": list(correlation_ids), "expiry": format_epoch(delivery.expiry)}
+    def _messages(self, deliveries: list[Delivery]) -> list[dict]:
+        """What the consumer's subject gets for ``deliveries``: each, or a fetch instruction."""
+        messages = []
+        for delivery in deliveries:
+            if not delivery.fetch:
+                messages.append(self.delivery(delivery))
+                continue
+            assert delivery.expiry is not None
+            messages.append({"kind": "fetch-instruction", "job": self.instructions.job,
+                             "time": format_epoch(delivery.time), "fetchCorrIds": [self.buffer.put(delivery)],
+                             "expiry": format_epoch(delivery.expiry)})
+        return messages

@@ -11,7 +11,17 @@ Names:
 - the KV bucket ``mso-routes`` maps a subscription id to the subject its records go to, so a
   collector reassembling for reporting jobs knows where each record belongs;
 - the Master answers requests on ``mso.jobs.<consumer>.<job>`` with what the polling job lets
-  that consumer read (its topics, streams and consumers), so a reader needs only its job id.
+  that consumer read (its topics, streams and consumers), so a reader needs only its job id;
+- a polling job ``J`` with formatting or processing instructions reads its own subject
+  ``mso.out.J`` (stream ``MSO_OUT_J``), where a bus worker delivers its notifications, instead
+  of its topic; with consTrigNotif the deliveries wait in that worker, and the consumer
+  fetches them with a request on ``mso.fetch.<consumer>.J``, which the worker serving the
+  job's topic answers;
+- bus workers read the instructions in the KV bucket ``mso-bus-instructions`` (job id -> JSON,
+  ``mso.bus_instructions``) and each topic with instructed jobs through the durable consumer
+  ``bus-worker`` of its stream, in the priority group ``bus-workers`` with the pinned_client
+  policy: the server hands a topic to one worker at a time, so it is read once, and to another
+  when that one stops pulling.
 
 Set-up: the text of a nats-server configuration with users and their permissions
 (``server_config``), the embedded server's process (``EmbeddedBroker``), and a connection that
@@ -46,6 +56,11 @@ TOPIC_PREFIX = "mso.bus"
 TOPIC_STREAM_PREFIX = "MSO_BUS_"
 ROUTES_BUCKET = "mso-routes"
 JOBS_PREFIX = "mso.jobs"
+DELIVERY_PREFIX, DELIVERY_STREAM_PREFIX = "mso.out", "MSO_OUT_"
+FETCH_PREFIX = "mso.fetch"
+INSTRUCTIONS_BUCKET = "mso-bus-instructions"
+WORKER_DURABLE, WORKER_GROUP = "bus-worker", "bus-workers"
+WORKER_USER = "mso-bus-worker"  # the user bus workers log in as on the Master's own broker
 DEFAULT_ENDPOINT = "nats://127.0.0.1:4222"
 JS_API = "$JS.API"
 PASSWORD_VARIABLE = "MSO_NATS_PASSWORD"  # a broker password given to a program, never on its command line
@@ -84,6 +99,20 @@ def inbox_prefix(consumer: str) -> str:
 def job_subject(consumer: str, job_id: str) -> str:
     """Where a consumer asks the Master what its polling job lets it read."""
     return f"{JOBS_PREFIX}.{consumer}.{job_id}"
+
+
+def delivery_subject(job_id: str) -> str:
+    """The subject of a polling job's own deliveries (the bus worker's)."""
+    return f"{DELIVERY_PREFIX}.{job_id}"
+
+
+def delivery_stream(job_id: str) -> str:
+    return f"{DELIVERY_STREAM_PREFIX}{job_id}"
+
+
+def fetch_subject(consumer: str, job_id: str) -> str:
+    """Where a consumer asks for the deliveries its consTrigNotif job buffered."""
+    return f"{FETCH_PREFIX}.{consumer}.{job_id}"
 
 
 # --- endpoints ----------------------------------------------------------------------------------
@@ -137,23 +166,47 @@ class BrokerUser:
     password: str
     publish: tuple[str, ...] | None = None
     subscribe: tuple[str, ...] | None = None
+    responses: bool = False  # may answer the requests it receives (nats-server's allow_responses)
 
 
-def consumer_grants(consumer: str, job_id: str, topics: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(publish, subscribe) subjects that let a polling job's consumer read its topics through
-    its own consumers, and nothing else: pull the next messages, acknowledge them, look at its
-    consumer, and replace its replay consumer."""
+def job_streams(job_id: str, topics: Iterable[str], *, instructed: bool) -> list[str]:
+    """The streams a polling job's consumer reads: its topics', or, when a bus worker shapes
+    what it gets, its own deliveries'."""
+    return [delivery_stream(job_id)] if instructed else [topic_stream(topic) for topic in sorted(set(topics))]
+
+
+def consumer_grants(consumer: str, job_id: str, topics: Iterable[str], *, instructed: bool = False,
+                    fetch: bool = False) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(publish, subscribe) subjects that let a polling job's consumer read what its job
+    delivers through its own consumers, and nothing else: pull the next messages, acknowledge
+    them, look at its consumer, and replace its replay consumer; with instructions, also
+    subscribe to its own subject; with consTrigNotif, also ask for what its job buffered."""
     publish: list[str] = []
-    for topic in sorted(set(topics)):
-        stream = topic_stream(topic)
-        for name in (durable_name(job_id), replay_name(job_id)):
-            publish += [f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.{name}", f"{JS_API}.CONSUMER.INFO.{stream}.{name}",
-                        f"$JS.ACK.{stream}.{name}.>"]
+    for stream in job_streams(job_id, topics, instructed=instructed):
+        publish += _reading(stream, durable_name(job_id))
         replay = replay_name(job_id)
-        publish += [f"{JS_API}.CONSUMER.CREATE.{stream}.{replay}", f"{JS_API}.CONSUMER.CREATE.{stream}.{replay}.>",
-                    f"{JS_API}.CONSUMER.DELETE.{stream}.{replay}"]
+        publish += _reading(stream, replay) + [
+            f"{JS_API}.CONSUMER.CREATE.{stream}.{replay}", f"{JS_API}.CONSUMER.CREATE.{stream}.{replay}.>",
+            f"{JS_API}.CONSUMER.DELETE.{stream}.{replay}"]
+    if fetch:
+        publish.append(fetch_subject(consumer, job_id))
     publish.append(job_subject(consumer, job_id))
-    return tuple(publish), (f"{inbox_prefix(consumer)}.>",)
+    subscribe = [f"{inbox_prefix(consumer)}.>"] + ([delivery_subject(job_id)] if instructed else [])
+    return tuple(publish), tuple(subscribe)
+
+
+def _reading(stream: str, consumer: str) -> list[str]:
+    return [f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.{consumer}", f"{JS_API}.CONSUMER.INFO.{stream}.{consumer}",
+            f"$JS.ACK.{stream}.{consumer}.>"]
+
+
+def kv_reader_grants(bucket: str) -> tuple[str, ...]:
+    """What a client needs to publish to read and watch a KV bucket (nats-py's key_value and
+    watchall: an ordered consumer delivered to its inbox)."""
+    stream = f"KV_{bucket}"
+    return (f"{JS_API}.INFO", f"{JS_API}.STREAM.INFO.{stream}", f"{JS_API}.CONSUMER.CREATE.{stream}",
+            f"{JS_API}.CONSUMER.CREATE.{stream}.>", f"{JS_API}.CONSUMER.DELETE.{stream}.>",
+            f"{JS_API}.CONSUMER.INFO.{stream}.>", f"{JS_API}.DIRECT.GET.{stream}.>", "$JS.FC.>")
 
 
 def merge_users(users: Iterable[BrokerUser]) -> list[BrokerUser]:
@@ -165,7 +218,7 @@ def merge_users(users: Iterable[BrokerUser]) -> list[BrokerUser]:
             merged[user.name] = user
         else:
             merged[user.name] = BrokerUser(user.name, user.password, _joined(known.publish, user.publish),
-                                           _joined(known.subscribe, user.subscribe))
+                                           _joined(known.subscribe, user.subscribe), known.responses or user.responses)
     return list(merged.values())
 
 
@@ -186,6 +239,8 @@ def server_config(endpoint: Endpoint, store_dir: Path, users: Sequence[BrokerUse
             permissions["publish"] = {"allow": list(user.publish)}
         if user.subscribe is not None:
             permissions["subscribe"] = {"allow": list(user.subscribe)}
+        if user.responses:
+            permissions["allow_responses"] = True
         if permissions:
             entry["permissions"] = permissions
         entries.append(entry)

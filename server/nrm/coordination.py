@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from mso.bus_instructions import JobInstructions
 from mso.instance_path import xpath_literal
 from mso.subscription_model import Encoding
 from server.nrm import selectors
@@ -72,6 +73,34 @@ class Collection:
     members: tuple[str, ...]
     selector: selectors.Selector
     period_cs: int
+
+
+@dataclass(frozen=True)
+class BusPlan:
+    """What the configuration and the decisions mean for the bus: every reporting job (the
+    operators' and the system-created ones), and what each polling job reads."""
+
+    config: BusConfig
+    coordination: Coordination
+    reporting: tuple[ReportingJob, ...]
+
+    def topics(self, job: PollingJob) -> tuple[str, ...]:
+        """The topics ``job`` reads: those it names, and the one serving the data it asks for."""
+        served = served_topic(self.coordination, self.config, job)
+        return job.topics + ((served,) if served is not None and served not in job.topics else ())
+
+    def instructions(self, job: PollingJob) -> JobInstructions | None:
+        """What a bus worker does for ``job`` (its one topic's records), if it has instructions."""
+        return job.instructions(self.topics(job)[0]) if job.instructed else None
+
+    def sharing(self, reporting: ReportingJob) -> list[str]:
+        """The polling jobs that read ``reporting``'s topic."""
+        return [job.id for job in self.config.polling if reporting.topic in self.topics(job)]
+
+
+def plan(previous: Coordination, config: BusConfig) -> BusPlan:
+    coordination = coordinate(previous, config)
+    return BusPlan(config, coordination, config.reporting + tuple(system_jobs(coordination, config)))
 
 
 def fingerprint(request: DataRequest) -> str:

@@ -11,8 +11,17 @@ What running says (``message_bus_config``) is brought about here, and kept so:
 - each polling job: a durable consumer per topic, and the broker's own authorisation, so that
   its consumer may read those topics through those consumers and nothing else (reloaded when
   jobs change; a deleted job's user is cut off at once);
+- data collection coordination (``coordination``): a polling job that asks for data reads the
+  topic of the collection serving it, an operator's reporting job or a system-created one
+  (``sys-N``, a reporting job in operational data only, with its own stream, subscription and
+  route), widened, narrowed and ended as the decisions say;
+- the polling jobs with formatting or processing instructions: their instructions in the KV
+  bucket the bus workers read, a durable ``bus-worker`` on each topic they read, a stream of
+  their own deliveries that their consumer reads instead of the topic, and the bus worker the
+  Master runs as a child;
 - the read-only attributes: operational states with their reasons, records and bytes
-  published, consumers' deliveries, lag and last acknowledgement.
+  published, who shares which collection and how each was decided, consumers' deliveries, lag
+  and last acknowledgement.
 
 Everything happens in one task that converges on the latest configuration, so commits never
 wait for the broker, and a broker that cannot be reached is retried while the jobs say why
@@ -36,7 +45,7 @@ import nats
 from lxml import etree
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import NoKeysError, NotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
 
 from mso import bus
 from mso.atomic_file import write_atomically
@@ -49,15 +58,20 @@ from mso.subscription_model import Receiver, SubscriptionSpec
 from server.datastore import Commit
 from server.event_stream import NETCONF_STREAM, compile_stream_filter
 from server.nrm.collector_process import CollectorProcess
+from server.nrm.coordination import BusPlan, Coordination, plan
 from server.nrm.message_bus_config import (FAULT, PATH_NAMESPACES, PERFORMANCE, PROPRIETARY, BusConfig, BusConfigError,
                                            PollingJob, ReportingJob, check, check_one_function, job_subscription,
                                            read_bus_config)
+from server.nrm.supervised_child import SupervisedChild
+from server.nrm.worker_process import bus_worker
 
 log = logging.getLogger("mso.bus")
 FIRST_JOB_SUBSCRIPTION = 2**31  # reporting jobs' subscription ids; below are dynamic and user-configured ones
 MASTER_USER, COLLECTOR_USER = "mso-master", "mso-collector"
 RETRY_SECONDS = 2.0
 CLOSE_SECONDS = 2.0  # a client of a broker that is gone gets this long to close
+SETTING_UP = "being set up: the broker is not yet in line with this configuration"
+WORKER_PIN_TIMEOUT = 5.0  # seconds a silent bus worker keeps its topics before another gets them
 REFRESH_SECONDS = 1.0
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 _DELIVER = {"FROM_START": DeliverPolicy.ALL, "FROM_TIME": DeliverPolicy.BY_START_TIME, "NEW_ONLY": DeliverPolicy.NEW}
@@ -88,14 +102,23 @@ class BusSettings:
 
 
 class _Persisted:
-    """What must survive a restart: the jobs' subscription ids and the Master's own broker
-    passwords (state dir, mode 0600)."""
+    """What must survive a restart: the jobs' subscription ids, the coordination decisions and
+    the Master's own broker passwords (state dir, mode 0600)."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         stored = json.loads(path.read_text()) if path.exists() else {}
         self.subscription_ids: dict[str, int] = stored.get("subscription-ids", {})
         self.passwords: dict[str, str] = stored.get("passwords", {})
+        self.coordination = Coordination.from_json(stored.get("coordination", {}))
+
+    def decide(self, config: BusConfig) -> BusPlan:
+        """The bus as ``config`` and the decisions so far make it (the new decisions kept)."""
+        decided = plan(self.coordination, config)
+        if decided.coordination != self.coordination:
+            self.coordination = decided.coordination
+            self.save()
+        return decided
 
     def password(self, user: str) -> str:
         if user not in self.passwords:
@@ -117,8 +140,8 @@ class _Persisted:
 
     def save(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self._path, json.dumps({"subscription-ids": self.subscription_ids,
-                                                 "passwords": self.passwords}, indent=2).encode())
+        write_atomically(self._path, json.dumps({"subscription-ids": self.subscription_ids, "passwords": self.passwords,
+                                                 "coordination": self.coordination.to_json()}, indent=2).encode())
 
 
 @dataclass
@@ -150,7 +173,9 @@ class MessageBus:
         self.on_collector_restarted: list[Callable[[list[int]], None]] = []
         self._broker: _Broker | None = None
         self._collector: CollectorProcess | None = None
+        self._worker: SupervisedChild | None = None
         self._problem = "not started"
+        self._converged: BusPlan | None = None  # what the bus was last brought in line with
         self._published: dict[str, Published] = {}
         self._consumed: dict[str, Consumed] = {}
         self._wanted = asyncio.Event()
@@ -184,10 +209,11 @@ class MessageBus:
         if config is None:
             self._persisted.keep(set())
             return []
-        self._persisted.keep({job.id for job in config.reporting})
+        reporting = self._persisted.decide(config).reporting
+        self._persisted.keep({job.id for job in reporting})
         receivers = self._receivers()
         specs = (job_subscription(job, self._persisted.subscription_id(job.id), receivers)
-                 for job in config.reporting if job.data_type == PERFORMANCE)
+                 for job in reporting if job.data_type == PERFORMANCE)
         return [spec for spec in specs if spec is not None]
 
     def _receivers(self) -> tuple[Receiver, ...]:
@@ -278,17 +304,23 @@ class MessageBus:
             await self._teardown()
             self._problem = "no MessageBrokingFunction is configured"
             return
-        broker = await self._ensure_broker(bus.parse_endpoint(config.endpoint), config)
+        bus_plan = self._persisted.decide(config)
+        broker = await self._ensure_broker(bus.parse_endpoint(config.endpoint), bus_plan)
         jetstream = broker.client.jetstream()
-        await self._ensure_streams(jetstream, config)
-        await self._ensure_routes(jetstream, config)
-        await self._ensure_consumers(jetstream, config)
+        await self._ensure_streams(jetstream, bus_plan)
+        await self._ensure_routes(jetstream, bus_plan)
+        await self._ensure_consumers(jetstream, bus_plan)
+        await self._ensure_instructions(jetstream, bus_plan)
         await self._ensure_collector(broker)
+        await self._ensure_worker(broker)
+        self._converged = bus_plan
 
     async def _teardown(self) -> None:
-        if self._collector is not None:
-            await self._collector.stop()
-            self._collector = None
+        for child in (self._collector, self._worker):
+            if child is not None:
+                await child.stop()
+        self._collector = self._worker = None
+        self._converged = None
         broker, self._broker = self._broker, None
         if broker is not None:
             await broker.client.close()
@@ -298,7 +330,7 @@ class MessageBus:
 
     # --- the broker ------------------------------------------------------------------------------------
 
-    async def _ensure_broker(self, endpoint: bus.Endpoint, config: BusConfig) -> _Broker:
+    async def _ensure_broker(self, endpoint: bus.Endpoint, bus_plan: BusPlan) -> _Broker:
         broker = self._broker
         if broker is not None and broker.embedded is not None and not broker.embedded.alive:
             # its streams, consumers and routes are in the store it restarts on; the old client,
@@ -309,7 +341,7 @@ class MessageBus:
         if broker is not None and broker.endpoint != endpoint:
             await self._teardown()
             broker = None
-        users = self._users(config)
+        users = self._users(bus_plan)
         if broker is None:
             broker = self._broker = await self._open_broker(endpoint, users)
         elif broker.embedded is not None and users != broker.users:
@@ -345,20 +377,20 @@ class MessageBus:
         log.warning("bus-broker-exited", extra={"fields": {"log": str(self._home / "nats" / "nats-server.log")}})
         self._wanted.set()
 
-    def _users(self, config: BusConfig) -> list[bus.BrokerUser]:
-        """Who may use the Master's own broker: the Master, its collector, and each polling
-        job's consumer with exactly its grants."""
-        collector_publish = (f"{bus.TOPIC_PREFIX}.>", "$JS.API.INFO", f"$JS.API.STREAM.INFO.KV_{bus.ROUTES_BUCKET}",
-                             f"$JS.API.CONSUMER.CREATE.KV_{bus.ROUTES_BUCKET}",
-                             f"$JS.API.CONSUMER.CREATE.KV_{bus.ROUTES_BUCKET}.>",
-                             f"$JS.API.CONSUMER.DELETE.KV_{bus.ROUTES_BUCKET}.>",
-                             f"$JS.API.CONSUMER.INFO.KV_{bus.ROUTES_BUCKET}.>",
-                             f"$JS.API.DIRECT.GET.KV_{bus.ROUTES_BUCKET}.>", "$JS.FC.>")
+    def _users(self, bus_plan: BusPlan) -> list[bus.BrokerUser]:
+        """Who may use the Master's own broker: the Master, its collector, its bus workers, and
+        each polling job's consumer with exactly its grants."""
+        collector_publish = (f"{bus.TOPIC_PREFIX}.>", *bus.kv_reader_grants(bus.ROUTES_BUCKET))
+        worker_publish = (f"{bus.JS_API}.CONSUMER.MSG.NEXT.*.{bus.WORKER_DURABLE}", f"$JS.ACK.*.{bus.WORKER_DURABLE}.>",
+                          f"{bus.DELIVERY_PREFIX}.>", *bus.kv_reader_grants(bus.INSTRUCTIONS_BUCKET))
         users = [bus.BrokerUser(MASTER_USER, self._persisted.password(MASTER_USER)),
                  bus.BrokerUser(COLLECTOR_USER, self._persisted.password(COLLECTOR_USER), collector_publish,
-                                (f"{bus.inbox_prefix(COLLECTOR_USER)}.>",))]
-        for job in config.polling:
-            publish, subscribe = bus.consumer_grants(job.consumer, job.id, job.topics)
+                                (f"{bus.inbox_prefix(COLLECTOR_USER)}.>",)),
+                 bus.BrokerUser(bus.WORKER_USER, self._persisted.password(bus.WORKER_USER), worker_publish,
+                                (f"{bus.inbox_prefix(bus.WORKER_USER)}.>", f"{bus.FETCH_PREFIX}.>"), responses=True)]
+        for job in bus_plan.config.polling:
+            publish, subscribe = bus.consumer_grants(job.consumer, job.id, bus_plan.topics(job), instructed=job.instructed,
+                                                     fetch=job.instructed and _fetched(job))
             users.append(bus.BrokerUser(job.consumer, job.secret, publish, subscribe))
         return bus.merge_users(users)
 
@@ -377,33 +409,41 @@ class MessageBus:
         if job is None:
             answer: dict = {"error": f"no polling job {job_id!r} for consumer {consumer!r}"}
         else:
+            bus_plan = self._persisted.decide(config)
+            topics = bus_plan.topics(job)
+            subjects = ([bus.delivery_subject(job.id)] if job.instructed
+                        else [bus.topic_subject(topic) for topic in sorted(set(topics))])
             answer = {"job": job.id, "consumer": consumer, "durable": bus.durable_name(job.id),
-                      "replay": bus.replay_name(job.id), "topics": list(job.topics),
-                      "streams": [bus.topic_stream(topic) for topic in job.topics]}
+                      "replay": bus.replay_name(job.id), "topics": list(topics),
+                      "streams": bus.job_streams(job.id, topics, instructed=job.instructed), "subjects": subjects,
+                      "fetch": _fetched(job)}
         if message.reply:
             await message.respond(json.dumps(answer).encode())
 
     # --- streams, routes, consumers --------------------------------------------------------------------
 
-    async def _ensure_streams(self, jetstream: nats.js.JetStreamContext, config: BusConfig) -> None:
-        wanted = {bus.topic_stream(job.topic): job.topic for job in config.reporting}
+    async def _ensure_streams(self, jetstream: nats.js.JetStreamContext, bus_plan: BusPlan) -> None:
+        """A stream per topic, and one per instructed polling job for its own deliveries."""
+        wanted = {bus.topic_stream(job.topic): bus.topic_subject(job.topic) for job in bus_plan.reporting}
+        wanted |= {bus.delivery_stream(job.id): bus.delivery_subject(job.id)
+                   for job in bus_plan.config.polling if job.instructed}
         names = {info.config.name for info in await jetstream.streams_info()}
-        for stream, topic in wanted.items():
+        for stream, subject in wanted.items():
             if stream not in names:
-                await jetstream.add_stream(StreamConfig(name=stream, subjects=[bus.topic_subject(topic)]))
+                await jetstream.add_stream(StreamConfig(name=stream, subjects=[subject]))
                 log.info("bus-stream-created", extra={"fields": {"stream": stream}})
         for stream in names:
-            if stream.startswith(bus.TOPIC_STREAM_PREFIX) and stream not in wanted:
+            if stream.startswith((bus.TOPIC_STREAM_PREFIX, bus.DELIVERY_STREAM_PREFIX)) and stream not in wanted:
                 await jetstream.delete_stream(stream)
                 log.info("bus-stream-deleted", extra={"fields": {"stream": stream}})
 
-    async def _ensure_routes(self, jetstream: nats.js.JetStreamContext, config: BusConfig) -> None:
+    async def _ensure_routes(self, jetstream: nats.js.JetStreamContext, bus_plan: BusPlan) -> None:
         try:
             routes = await jetstream.key_value(bus.ROUTES_BUCKET)
         except NotFoundError:
             routes = await jetstream.create_key_value(bucket=bus.ROUTES_BUCKET, history=1)
         wanted = {str(self._persisted.subscription_id(job.id)): bus.topic_subject(job.topic)
-                  for job in config.reporting if job.unlocked and job.data_type == PERFORMANCE}
+                  for job in bus_plan.reporting if job.unlocked and job.data_type == PERFORMANCE}
         try:
             present = set(await routes.keys())
         except NoKeysError:
@@ -413,17 +453,24 @@ class MessageBus:
         for key in present - wanted.keys():
             await routes.delete(key)
 
-    async def _ensure_consumers(self, jetstream: nats.js.JetStreamContext, config: BusConfig) -> None:
+    async def _ensure_consumers(self, jetstream: nats.js.JetStreamContext, bus_plan: BusPlan) -> None:
+        """Each polling job's durable on each stream it reads, and the bus workers' on each
+        topic an instructed job reads."""
         wanted: dict[tuple[str, str], PollingJob] = {}
-        for job in config.polling:
-            for topic in job.topics:
-                wanted[bus.topic_stream(topic), bus.durable_name(job.id)] = job
-        for stream in {bus.topic_stream(job.topic) for job in config.reporting}:
+        for job in bus_plan.config.polling:
+            for stream in bus.job_streams(job.id, bus_plan.topics(job), instructed=job.instructed):
+                wanted[stream, bus.durable_name(job.id)] = job
+        worked = {bus.topic_stream(bus_plan.topics(job)[0]) for job in bus_plan.config.polling if job.instructed}
+        streams = {bus.topic_stream(job.topic) for job in bus_plan.reporting}
+        streams |= {bus.delivery_stream(job.id) for job in bus_plan.config.polling if job.instructed}
+        for stream in streams:
             for info in await jetstream.consumers_info(stream):
                 name = info.name
                 job = wanted.get((stream, name))
                 if name.startswith("job-") and not name.endswith("-replay") and (
                         job is None or not _same_start(info.config, job)):
+                    await jetstream.delete_consumer(stream, name)
+                elif name == bus.WORKER_DURABLE and stream not in worked:
                     await jetstream.delete_consumer(stream, name)
         for (stream, name), job in wanted.items():
             try:
@@ -431,6 +478,51 @@ class MessageBus:
             except NotFoundError:
                 await jetstream.add_consumer(stream, _consumer_config(name, job))
                 log.info("bus-consumer-created", extra={"fields": {"stream": stream, "consumer": name}})
+        for stream in worked:
+            await self._ensure_worker_consumer(stream)
+
+    async def _ensure_worker_consumer(self, stream: str) -> None:
+        """The workers' durable on ``stream``: pinned to one worker at a time (nats-py has no
+        words for priority groups, so the request is written out), reading from what comes next."""
+        broker = self._broker
+        assert broker is not None
+        name = bus.WORKER_DURABLE
+        try:
+            await broker.client.jetstream().consumer_info(stream, name)
+            return
+        except NotFoundError:
+            pass
+        config = {"durable_name": name, "name": name, "ack_policy": "explicit", "deliver_policy": "new",
+                  "max_ack_pending": -1, "priority_groups": [bus.WORKER_GROUP], "priority_policy": "pinned_client",
+                  "priority_timeout": int(WORKER_PIN_TIMEOUT * 1_000_000_000)}
+        reply = await broker.client.request(f"{bus.JS_API}.CONSUMER.CREATE.{stream}.{name}",
+                                            json.dumps({"stream_name": stream, "config": config}).encode(), timeout=10)
+        error = json.loads(reply.data).get("error")
+        if error:
+            raise bus.BusError(f"cannot make consumer {name} on {stream}: {error.get('description', error)}")
+        log.info("bus-consumer-created", extra={"fields": {"stream": stream, "consumer": name}})
+
+    async def _ensure_instructions(self, jetstream: nats.js.JetStreamContext, bus_plan: BusPlan) -> None:
+        """The instructed polling jobs' instructions, where the bus workers read them."""
+        try:
+            bucket = await jetstream.key_value(bus.INSTRUCTIONS_BUCKET)
+        except NotFoundError:
+            bucket = await jetstream.create_key_value(bucket=bus.INSTRUCTIONS_BUCKET, history=1)
+        wanted = {job.id: json.dumps(instructions.to_wire(), sort_keys=True).encode()
+                  for job in bus_plan.config.polling if (instructions := bus_plan.instructions(job)) is not None}
+        try:
+            present = set(await bucket.keys())
+        except NoKeysError:
+            present = set()
+        for key, value in wanted.items():
+            try:
+                if (await bucket.get(key)).value == value:
+                    continue
+            except KeyNotFoundError:
+                pass
+            await bucket.put(key, value)
+        for key in present - wanted.keys():
+            await bucket.delete(key)
 
     # --- the collector ----------------------------------------------------------------------------------
 
@@ -444,6 +536,16 @@ class MessageBus:
             raise bus.BusError(self._collector.failure or "the collector did not start")
         for callback in self.on_receivers_changed:
             callback()
+
+    async def _ensure_worker(self, broker: _Broker) -> None:
+        """The Master's bus worker, on its own broker (where the workers' user is the Master's to
+        make); with another broker, polling jobs are not the Master's to serve."""
+        if self._worker is not None or broker.embedded is None:
+            return
+        self._worker = bus_worker(self._home / "bus-worker.log", broker_url=broker.endpoint.url,
+                                  password=self._persisted.password(bus.WORKER_USER))
+        if not await self._worker.start():
+            raise bus.BusError(self._worker.failure or "the bus worker did not start")
 
     def _collector_restarted(self) -> None:
         ids = sorted(self._persisted.subscription_ids.values())
@@ -465,11 +567,12 @@ class MessageBus:
                 log.debug("bus-refresh-failed", extra={"fields": {"error": str(error)}})
 
     async def _refresh(self, jetstream: nats.js.JetStreamContext, config: BusConfig) -> None:
+        bus_plan = self._persisted.decide(config)
         for job in config.polling:
             consumed = Consumed()
-            for topic in job.topics:
+            for stream in bus.job_streams(job.id, bus_plan.topics(job), instructed=job.instructed):
                 try:
-                    info = await jetstream.consumer_info(bus.topic_stream(topic), bus.durable_name(job.id))
+                    info = await jetstream.consumer_info(stream, bus.durable_name(job.id))
                 except NotFoundError:
                     continue
                 consumed.delivered += info.delivered.consumer_seq if info.delivered else 0
@@ -492,22 +595,27 @@ class MessageBus:
         self._state(attributes, self._problem)
         if self._broker is not None:
             etree.SubElement(attributes, qn(MB, "brokerVersion")).text = self._broker.version
-        for job in config.reporting:
+        bus_plan = self._persisted.decide(config)
+        for job in bus_plan.reporting:
             etree.SubElement(attributes, qn(MB, "streams")).text = bus.topic_stream(job.topic)
-        for job in config.reporting:
-            self._reporting_state(function, job)
+        for job in bus_plan.reporting:
+            self._reporting_state(function, job, bus_plan)
         for polling in config.polling:
-            self._polling_state(function, polling)
+            self._polling_state(function, polling, bus_plan)
         return [subnetwork]
 
-    def _reporting_state(self, function: etree._Element, job: ReportingJob) -> None:
+    def _reporting_state(self, function: etree._Element, job: ReportingJob, bus_plan: BusPlan) -> None:
         attributes = _job_entry(function, "MessageBusDataReportingJob", job.id)
+        if job.system_created:
+            _system_job_configuration(attributes, job)
         if not job.unlocked:
             reason = "administrativeState is LOCKED"
         elif job.data_type == FAULT:
             reason = "this device has no fault (alarm) source to report"
         elif job.data_type == PERFORMANCE and not self._receivers():
             reason = self._problem or (self._collector.failure if self._collector else "") or "the collector is not running"
+        elif not self._problem and (self._converged is None or job not in self._converged.reporting):
+            reason = SETTING_UP
         else:
             reason = self._problem
         self._state(attributes, reason)
@@ -518,12 +626,19 @@ class MessageBus:
         etree.SubElement(attributes, qn(MB, "bytesPublished")).text = str(published.bytes)
         if published.last is not None:
             etree.SubElement(attributes, qn(MB, "lastPublished")).text = format_epoch(published.last)
+        etree.SubElement(attributes, qn(MB, "systemCreated")).text = "true" if job.system_created else "false"
+        for polling in bus_plan.sharing(job):
+            etree.SubElement(attributes, qn(MB, "pollingJobs")).text = polling
 
-    def _polling_state(self, function: etree._Element, job: PollingJob) -> None:
+    def _polling_state(self, function: etree._Element, job: PollingJob, bus_plan: BusPlan) -> None:
         attributes = _job_entry(function, "MessageBusDataPollingJob", job.id)
         embedded = self._broker is not None and self._broker.embedded is not None
         reason = self._problem or ("" if embedded or self._broker is None else
                                    "the broker is not the Master's own: its authorisation is not kept by the Master")
+        converged = self._converged
+        if not reason and (converged is None or job not in converged.config.polling
+                           or converged.topics(job) != bus_plan.topics(job)):
+            reason = SETTING_UP
         self._state(attributes, reason)
         consumed = self._consumed.get(job.id, Consumed())
         etree.SubElement(attributes, qn(MB, "delivered")).text = str(consumed.delivered)
@@ -531,12 +646,33 @@ class MessageBus:
         if consumed.last_acknowledged is not None:
             etree.SubElement(attributes, qn(MB, "lastAcknowledged")).text = format_datetime(
                 consumed.last_acknowledged.astimezone(timezone.utc))
+        assignment = bus_plan.coordination.assignments.get(job.id)
+        if assignment is not None:
+            etree.SubElement(attributes, qn(MB, "servingReportingJob")).text = assignment.job
+            etree.SubElement(attributes, qn(MB, "collectionStatus")).text = assignment.status
 
     @staticmethod
     def _state(attributes: etree._Element, reason: str) -> None:
         etree.SubElement(attributes, qn(MB, "operationalState")).text = DISABLED if reason else ENABLED
         if reason:
             etree.SubElement(attributes, qn(MB, "operationalStateReason")).text = reason
+
+
+def _fetched(job: PollingJob) -> bool:
+    return job.formatting is not None and job.formatting.cons_trig_notif
+
+
+def _system_job_configuration(attributes: etree._Element, job: ReportingJob) -> None:
+    """What an operator's job has in running, for one the Master made (it is in operational
+    data only)."""
+    etree.SubElement(attributes, qn(MB, "topic")).text = job.topic
+    etree.SubElement(attributes, qn(MB, "managementDataType")).text = job.data_type
+    if job.selector is not None:
+        selector = etree.SubElement(attributes, qn(MB, "dataSelector"), nsmap=dict(job.selector.namespaces))
+        selector.text = job.selector.xpath
+    etree.SubElement(attributes, qn(MB, "reportingPeriod")).text = str(job.period_cs)
+    etree.SubElement(attributes, qn(MB, "encoding")).text = job.encoding.name.lower()
+    etree.SubElement(attributes, qn(MB, "administrativeState")).text = "UNLOCKED"
 
 
 def _job_entry(function: etree._Element, kind: str, job_id: str) -> etree._Element:

@@ -143,9 +143,9 @@ def record(t: float, octets: str, kind: str = "periodic") -> dict:
 def test_the_stage_formats_records_as_they_are_without_procinstructs() -> None:
     s = stage(FormatInstruction(reporting=ReportingOptions(min_clubbed=2)))
     assert s.record(record(0.0, "1"), 0.5) == []
-    (delivery,) = s.record(record(1.0, "2", kind="state"), 1.5)
-    assert s.message(delivery) == {"kind": "delivery", "job": "j", "time": format_epoch(1.5),
-                                   "notifications": [record(0.0, "1"), record(1.0, "2", kind="state")]}
+    assert s.record(record(1.0, "2", kind="state"), 1.5) == [
+        {"kind": "delivery", "job": "j", "time": format_epoch(1.5),
+         "notifications": [record(0.0, "1"), record(1.0, "2", kind="state")]}]
 
 
 def test_the_stage_delivers_summary_reports_formatted_and_reads_only_periodic_records() -> None:
@@ -155,12 +155,25 @@ def test_the_stage_delivers_summary_reports_formatted_and_reads_only_periodic_re
         assert s.record(record(t, octets), t + 0.1) == []
     s.record(record(3.0, "1000", kind="state"), 3.1)
     assert s.tick(10.5) == []  # one report waits for a second (minClubbedNotif 2)
-    (delivery,) = s.tick(20.0)
-    first, second = s.message(delivery)["notifications"]
+    (message,) = s.tick(20.0)
+    first, second = message["notifications"]
     assert first == {"kind": "summary", "job": "j", "topic": "t", "procInterval": 10, "startTime": format_epoch(0.0),
                      "stopTime": format_epoch(10.0),
                      "eventReports": [{"name": OCTETS, "minValue": "5", "maxValue": "8"}]}
     assert second["startTime"] == format_epoch(10.0) and second["eventReports"][0]["minValue"] == "9"
-    instruction = s.fetch_instruction(delivery.__class__(20.0, (), True, 50.0), ["7"])
-    assert instruction == {"kind": "fetch-instruction", "job": "j", "time": format_epoch(20.0), "fetchCorrIds": ["7"],
-                           "expiry": format_epoch(50.0)}
+
+
+def test_the_stage_buffers_for_a_fetch_and_counts_what_expired() -> None:
+    s = stage(FormatInstruction(cons_trig_notif=True, expiry=30))
+    assert s.record(record(0.0, "1"), 1.0) == [{"kind": "fetch-instruction", "job": "j", "time": format_epoch(1.0),
+                                                "fetchCorrIds": ["1"], "expiry": format_epoch(31.0)}]
+    assert s.record(record(5.0, "2"), 5.0)[0]["fetchCorrIds"] == ["2"]
+    s.tick(31.0)  # the first expires
+    s.record(record(33.0, "3"), 33.0)
+    fetched = s.fetch(34.0, limit=1)
+    assert fetched["fetchCorrIds"] == ["2"] and fetched["more"] and (fetched["expired"], fetched["expiredTotal"]) == (1, 1)
+    assert fetched["deliveries"] == [{"kind": "delivery", "job": "j", "time": format_epoch(5.0),
+                                      "notifications": [record(5.0, "2")]}]
+    rest = s.fetch(80.0, limit=10)  # 3 expired at 63
+    assert (rest["deliveries"], rest["expired"], rest["expiredTotal"], rest["more"]) == ([], 1, 2, False)
+    assert s.fetch(81.0, limit=10)["expired"] == 0
