@@ -212,6 +212,8 @@ _ERROR_RULES: tuple[tuple[re.Pattern[str], str, str | None], ...] = tuple(
         (r"^Must condition", "operation-failed", "must-violation"),
         (r"^Duplicate instance", "operation-failed", None),
         (r"^(Invalid|Unsatisfied|Value .* out of)", "invalid-value", None),
+        # a value of type xpath1.0 (or with prefixes, such as an identityref) that does not parse
+        (r"^(Unexpected XPath|Failed to resolve prefix)", "invalid-value", None),
     )
 )
 # libyang's error location: 'Schema location "<path>"', '[Dd]ata location "<path>"' and

@@ -37,8 +37,9 @@ def polling_job(job_id: str, consumer: str, secret: str, topics: Sequence[str], 
 
 def data_polling_job(job_id: str, consumer: str, secret: str, selector: str, period_cs: int = 50,
                      instructions: str = "", topics: Sequence[str] = ()) -> str:
-    """A polling job that asks for data (TS 23.288 §5A) rather than (or besides) naming topics;
-    ``instructions`` is its formatInstruct/procInstructs XML."""
+    """A polling job that asks for data (TS 23.288 §5A) rather than naming topics;
+    ``instructions`` is its formatInstruct/procInstructs XML (``topics`` makes the mix the server
+    refuses)."""
     listed = "".join(f"<topics>{topic}</topics>" for topic in topics)
     return (f"<MessageBusDataPollingJob><id>{job_id}</id><attributes><consumerId>{consumer}</consumerId>"
             f"<consumerSecret>{secret}</consumerSecret>{listed}"

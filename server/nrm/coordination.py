@@ -85,9 +85,9 @@ class BusPlan:
     reporting: tuple[ReportingJob, ...]
 
     def topics(self, job: PollingJob) -> tuple[str, ...]:
-        """The topics ``job`` reads: those it names, and the one serving the data it asks for."""
+        """The topics ``job`` reads: those it names, or the one serving the data it asks for."""
         served = served_topic(self.coordination, self.config, job)
-        return job.topics + ((served,) if served is not None and served not in job.topics else ())
+        return job.topics if served is None else (served,)
 
     def instructions(self, job: PollingJob) -> JobInstructions | None:
         """What a bus worker does for ``job`` (its one topic's records), if it has instructions."""

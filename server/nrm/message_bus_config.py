@@ -181,10 +181,14 @@ def _check_polling(job: PollingJob) -> None:
     if not job.topics and job.request is None:
         raise BusConfigError("invalid-value", "a polling job names topics or asks for data with a dataSelector",
                              attributes)
-    if job.instructed and len(job.topics) + (job.request is not None) != 1:
+    if job.topics and job.request is not None:
+        raise BusConfigError("invalid-value", "a polling job names topics or asks for data with a dataSelector, not "
+                             "both: the data it asks for is served from a topic the server chooses",
+                             f"{attributes}/mbus:dataSelector")
+    if job.instructed and len(job.topics) > 1:
         where = "formatInstruct" if job.formatting is not None else "procInstructs"
         raise BusConfigError("invalid-value", "formatting and processing instructions apply to the records of one "
-                             "topic: give one topic or a dataSelector, not both", f"{attributes}/mbus:{where}")
+                             "topic: give one topic or a dataSelector", f"{attributes}/mbus:{where}")
     if job.formatting is not None:
         _check_reporting_options(job.formatting.reporting, f"{attributes}/mbus:formatInstruct/mbus:reportingOptions")
     for proc in job.processing:

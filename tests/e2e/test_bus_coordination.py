@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import nats
@@ -22,6 +23,7 @@ from lxml import etree
 
 from mso.namespaces import MESSAGE_BUS, NRM, SUBSCRIBED_NOTIFICATIONS, qn
 from mso.netconf_client import NetconfClient
+from mso.rpc_error import RpcError
 from tests.bus_support import (Consumer, bus_edit, data_polling_job, format_instruct, polling_job, proc_instruct,
                                reporting_job)
 from tests.collector_support import free_tcp_port
@@ -129,6 +131,51 @@ def test_requests_for_data_are_attached_widen_a_collection_or_create_one_and_nar
         await client.close()
 
     run(body())
+
+
+def test_requests_and_instructions_that_cannot_be_followed_are_refused_at_the_edit(server_factory, bus_url) -> None:
+    master = server_factory(extra_args=MASTER_ARGS)
+    job_path = ("/nrm:SubNetwork[nrm:id='device']/mbus:MessageBrokingFunction[mbus:id='bus']"
+                "/mbus:MessageBusDataPollingJob[mbus:id='p']/mbus:attributes")
+
+    def asking(selector: str = STATS.format("1/0/1"), instructions: str = "", topics: Sequence[str] = ()) -> str:
+        return bus_edit(bus_url, reporting_job("pm", "ifaces", STATS.format("1/0/1")),
+                        data_polling_job("p", "carol", "carol-secret", selector, 100, instructions, topics))
+
+    def summary(interval: str, attribute: str) -> str:
+        return (f"<procInstructs><procInterval>{interval}</procInterval><paramProcInstructs><name>{OCTETS}</name>"
+                f"<sumAttrs>{attribute}</sumAttrs></paramProcInstructs></procInstructs>")
+
+    async def refused(client: NetconfClient, edit: str) -> RpcError:
+        with pytest.raises(RpcError) as raised:
+            await client.rpc(edit)
+        return raised.value
+
+    async def body() -> list[RpcError]:
+        client = await connect(master)
+        errors = [await refused(client, edit) for edit in (
+            asking(topics=["ifaces"]),
+            asking(selector="/if:interfaces/if:interface[if:name="),
+            asking(selector="/nowhere:interfaces"),
+            asking(instructions=summary("10", "MEDIAN")),
+            asking(instructions=summary("0", "MIN_MAX")),
+            asking(instructions=format_instruct(minimum=5, maximum=2)))]
+        await client.rpc(asking(instructions=summary("10", "MIN_MAX")))  # and the server still takes a good one
+        states = await until(client, enabled("p"))
+        assert states["p"]["servingReportingJob"] == ["pm"]
+        await client.close()
+        return errors
+
+    both, unparsable, unknown_prefix, literal, interval, clubbed = run(body())
+    for error in (both, unparsable, unknown_prefix, literal, interval, clubbed):
+        assert error.tag == "invalid-value" and error.type == "application", error
+    assert both.path == f"{job_path}/mbus:dataSelector" and "not both" in both.message
+    assert unparsable.path == f"{job_path}/mbus:dataSelector" and "XPath" in unparsable.message
+    assert unknown_prefix.path == f"{job_path}/mbus:dataSelector" and "nowhere" in unknown_prefix.message
+    assert "MEDIAN" in literal.message and literal.path.endswith("/mbus:sumAttrs"), literal
+    assert "0" in interval.message and interval.path.endswith("/mbus:procInterval"), interval
+    assert clubbed.path.endswith("/mbus:maxClubbedNotif") and "greater than" in clubbed.message
+    assert "Traceback" not in master.log()
 
 
 async def deliveries(url: str, user: str, secret: str, subject: str, count: int,

@@ -174,8 +174,10 @@ def test_decisions_survive_being_written_and_read() -> None:
 @pytest.mark.parametrize(("jobs", "path_end", "words"), [
     ((polling_job("p", "c", "secret-1", []),), "[mbus:id='p']/mbus:attributes", "names topics or asks for data"),
     ((reporting_job("t", "t", "/if:interfaces"),
-      data_polling_job("p", "c", "secret-1", STATS.format("1/0/1"), topics=["t"],
-                       instructions="<formatInstruct><consTrigNotif>true</consTrigNotif></formatInstruct>")),
+      data_polling_job("p", "c", "secret-1", STATS.format("1/0/1"), topics=["t"])), "/mbus:dataSelector", "not both"),
+    ((reporting_job("t", "t", "/if:interfaces"), reporting_job("u", "u", "/if:interfaces"),
+      polling_job("p", "c", "secret-1", ["t", "u"]).replace(
+          "</attributes>", "<formatInstruct><consTrigNotif>true</consTrigNotif></formatInstruct></attributes>")),
      "/mbus:formatInstruct", "one topic"),
     ((reporting_job("sys-1", "t", "/if:interfaces"),), "[mbus:id='sys-1']", "the server creates"),
     ((reporting_job("a", "sys-1", "/if:interfaces"),), "/mbus:topic", "the server creates"),

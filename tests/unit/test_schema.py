@@ -351,6 +351,19 @@ def test_value_out_of_range_is_an_invalid_value(schema: Schema) -> None:
     assert (error.error_tag, error.error_path) == ("invalid-value", f"{ETH_PATH}/ip:ipv4/ip:mtu")
 
 
+@pytest.mark.parametrize(("selector", "words"), [("/if:interfaces/if:interface[", "XPath"),
+                                                  ("/nowhere:interfaces", "nowhere")])
+def test_an_xpath_value_that_does_not_parse_is_an_invalid_value(schema: Schema, selector: str, words: str) -> None:
+    job = (f'<SubNetwork xmlns="{ns.NRM}"><id>d</id><MessageBrokingFunction xmlns="{ns.MESSAGE_BUS}"><id>b</id>'
+           f"<MessageBusDataReportingJob><id>j</id><attributes><topic>t</topic>"
+           f'<dataSelector xmlns:if="{IF}">{selector}</dataSelector></attributes></MessageBusDataReportingJob>'
+           "</MessageBrokingFunction></SubNetwork>")
+    error = rejection(schema, job)
+
+    assert error.error_tag == "invalid-value" and words in error.error_message
+    assert error.error_path is not None and error.error_path.endswith("/mbus:attributes/mbus:dataSelector")
+
+
 def test_element_of_an_unknown_namespace(schema: Schema) -> None:
     error = rejection(schema, interfaces(f'{ETH}<x:speed xmlns:x="urn:example:nowhere">10G</x:speed>'))
 
