@@ -27,10 +27,10 @@ from mso import control_channel as cc
 from mso.filters import FilterError
 from mso.namespaces import NETCONF_BASE, qn
 from mso.notification_encoding import EnvelopeCodec
-from mso.sampling import apply_filter, selection_of
+from mso.sampling import Selection, apply_filter, selection_of
 from mso.schema import Schema
 from mso.subscription_model import FilterSpec
-from mso.subscription_runner import Job, JobFactory, SharedSampler
+from mso.subscription_runner import Job, JobFactory, UnionSampler
 from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 
 log = logging.getLogger("mso.agent")
@@ -52,16 +52,20 @@ class AgentConfig:
     secret: bytes = b""  # shared with the Master (its state dir's agent-secret)
 
 
-class CardSampler:
-    """The shared runner's sampler over this card's data only (ds:operational)."""
+class CardReader:
+    """The shared runner's source over this card's data only (ds:operational): one reading
+    renders what a selection can select, and each filter's share is cut from it."""
 
     def __init__(self, card: CardData, schema: Schema) -> None:
         self._card = card
         self._keys = schema.key_index
 
-    def sample(self, datastore: str, selection: FilterSpec | None) -> etree._Element:
+    def read(self, datastore: str, selection: Selection) -> etree._Element:
         data = etree.Element(DATA)
-        data.extend(self._card.nodes(selection_of(selection), view=SAMPLES))
+        data.extend(self._card.nodes(selection, view=SAMPLES))
+        return data
+
+    def cut(self, data: etree._Element, selection: FilterSpec | None) -> etree._Element:
         return apply_filter(data, selection, self._keys)
 
 
@@ -82,6 +86,7 @@ class Agent:
         self._schema = schema
         self._card: CardData | None = None
         self._jobs: JobFactory | None = None
+        self._sampler: UnionSampler | None = None
         self._components: dict[int, Job] = {}
         self._switches: dict[int, asyncio.TimerHandle] = {}  # component changes waiting for their instant
         self._moves: list[asyncio.TimerHandle] = []  # resource moves waiting to reach the samples
@@ -144,8 +149,8 @@ class Agent:
             raise RegistrationRefused("authentication failed: the Master does not hold this agent's secret")
         self._card = CardData(config.slot, config.interfaces, self._schema.key_index, seed=reply.seed,
                               boot_time=reply.boot_time)
-        self._jobs = JobFactory(self._schema, SharedSampler(CardSampler(self._card, self._schema)),
-                                publisher_id=config.generator_id)
+        self._sampler = UnionSampler(CardReader(self._card, self._schema))
+        self._jobs = JobFactory(self._schema, self._sampler, publisher_id=config.generator_id)
         self.registered.set()
         log.info("registered", extra={"fields": {"generator": config.generator_id, "slot": config.slot,
                                                  "master": channel.peer}})
@@ -153,7 +158,9 @@ class Agent:
 
     async def _heartbeats(self, channel: cc.Channel, interval: float) -> None:
         while True:
-            channel.send(cc.Heartbeat(skipped=self._skipped_ticks()))
+            sampler = self._sampler
+            channel.send(cc.Heartbeat(skipped=self._skipped_ticks(),
+                                      samples=(sampler.reads, sampler.instants) if sampler else (0, 0)))
             await asyncio.sleep(interval)
 
     def _skipped_ticks(self) -> tuple[tuple[int, int], ...]:

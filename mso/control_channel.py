@@ -86,10 +86,13 @@ class RegisterReply:
 @dataclass(frozen=True)
 class Heartbeat:
     """The agent is alive; ``skipped`` counts, per component subscription that skipped any, the
-    ticks it passed over since it started because the card could not keep up."""
+    ticks it passed over since it started because the card could not keep up; ``samples``, how
+    often it read its card and at how many instants (one reading per instant when several
+    subscriptions share it)."""
 
     TYPE: ClassVar[str] = "heartbeat"
     skipped: tuple[tuple[int, int], ...] = ()  # (subscription id, ticks)
+    samples: tuple[int, int] = (0, 0)  # readings of its data source, and the instants they served
 
 
 @dataclass(frozen=True)
@@ -312,6 +315,9 @@ def _from_json(body: dict) -> Message:
         body["cards"] = tuple((int(slot), int(ports)) for slot, ports in body["cards"])
     if "skipped" in body:
         body["skipped"] = tuple((int(sid), int(ticks)) for sid, ticks in body["skipped"])
+    if "samples" in body:
+        reads, instants = body["samples"]
+        body["samples"] = (int(reads), int(instants))
     if body.get("at") is not None and not isinstance(body["at"], (int, float)):
         raise ControlChannelError("at must be a number of seconds")
     if "spec" in body:

@@ -67,7 +67,21 @@ _Picks = dict[etree._Element, _Pick]
 
 
 def _pick_whole(picks: _Picks, node: etree._Element) -> None:
-    picks.setdefault(node, _Pick()).absorb(_Pick(whole=True))
+    pick = picks.get(node)
+    if pick is None:
+        picks[node] = _Pick(whole=True)
+    elif not pick.whole:
+        pick.whole = True
+        pick.children.clear()
+
+
+def _pick_children(picks: _Picks, node: etree._Element, children: _Picks) -> None:
+    """Pick ``node`` with ``children`` (a fresh dict, kept as it is when ``node`` is new)."""
+    pick = picks.get(node)
+    if pick is None:
+        picks[node] = _Pick(children=children)
+    else:
+        pick.absorb(_Pick(children=children))
 
 
 def _render(data: etree._Element, picks: _Picks) -> etree._Element:
@@ -247,7 +261,7 @@ def _select_level(
             if inner is _EVERY_CHILD:
                 _pick_whole(picks, node)
             elif inner:
-                picks.setdefault(node, _Pick()).absorb(_Pick(children=inner))
+                _pick_children(picks, node, inner)
     if picks and path in keys:
         _pick_keys(picks, parent, keys[path])
     return picks

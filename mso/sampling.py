@@ -55,6 +55,32 @@ class Selection:
 EVERYTHING = Selection()
 
 
+@dataclass(frozen=True)
+class UnionSelection(Selection):
+    """What any of several selections can select: one reading serves them all."""
+
+    members: tuple[Selection, ...] = ()
+
+    def keys_in(self, list_path: tuple[str, ...], key_tags: Sequence[str]) -> frozenset[tuple[str, ...]] | None:
+        union: set[tuple[str, ...]] = set()
+        for member in self.members:
+            keys = member.keys_in(list_path, key_tags)
+            if keys is None:
+                return None
+            union |= keys
+        return frozenset(union)
+
+
+def union_of(selections: Sequence[Selection]) -> Selection:
+    if len(selections) == 1:
+        return selections[0]
+    if any(selection.tags is None for selection in selections):
+        tags = None
+    else:
+        tags = frozenset(tag for selection in selections for tag in selection.tags or ())
+    return UnionSelection(tags, None, tuple(selections))
+
+
 @lru_cache(maxsize=1024)
 def _selected_keys(subtree: tuple[etree._Element, ...], list_path: tuple[str, ...],
                    key_tags: tuple[str, ...]) -> frozenset[tuple[str, ...]] | None:

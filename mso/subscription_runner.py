@@ -23,8 +23,9 @@ from lxml import etree
 
 from mso.instance_path import restconf_target
 from mso.namespaces import DISTRIBUTED_NOTIF, YANG_PUSH, qn
-from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
+from mso.sampling import Selection, selection_of, union_of
 from mso.schema import Schema
+from mso.subscription_model import FilterSpec, OnChange, Periodic, SubscriptionSpec
 from mso.tree_diff import Change, changed_paths
 
 Clock = Callable[[], float]
@@ -44,23 +45,120 @@ class Emitter(Protocol):
 Diff = Callable[[etree._Element, etree._Element], list[Change]]
 
 
+class SourceReader(Protocol):
+    """A data source that can read what several filters select in one go and cut each
+    filter's share from that one reading (an agent's card)."""
+
+    def read(self, datastore: str, selection: Selection) -> etree._Element:
+        """A fresh ``<data>`` element with at least what ``selection`` can select, unfiltered."""
+
+    def cut(self, data: etree._Element, selection: FilterSpec | None) -> etree._Element:
+        """What the filter selects of ``data`` (a new element; ``data`` is left as it was)."""
+
+
+def _micros(seconds: float) -> int:
+    return round(seconds * 1e6)
+
+
 class SharedSampler:
     """Samples once per (datastore, filter, instant) however many subscriptions ask
-    (TS 23.288 §5A: collect once at the source). Only the latest instant is kept."""
+    (TS 23.288 §5A: collect once at the source). Only the latest instant is kept.
+
+    Periodic jobs say what they will ask for (``expect``), so that an instant's first request
+    knows every filter due then; ``UnionSampler`` uses that to read them all at once, here it
+    only counts. ``reads`` counts the readings of the source and ``instants`` the distinct
+    instants that asked, so reads / instants is the samples taken per period."""
 
     def __init__(self, sampler: Sampler) -> None:
         self._sampler = sampler
-        self._instant: float | None = None
+        self._instant: int | None = None  # microseconds, so ticks computed two ways still meet
         self._cache: dict[tuple[str, FilterSpec | None], etree._Element] = {}
+        self._expected: dict[tuple[str, FilterSpec | None, int, int], int] = {}  # (ds, filter, period, anchor) us
+        self.reads = 0
+        self.instants = 0
+
+    def expect(self, spec: SubscriptionSpec) -> None:
+        key = _expectation(spec)
+        self._expected[key] = self._expected.get(key, 0) + 1
+
+    def forget(self, spec: SubscriptionSpec) -> None:
+        key = _expectation(spec)
+        left = self._expected.get(key, 0) - 1
+        if left > 0:
+            self._expected[key] = left
+        else:
+            self._expected.pop(key, None)
 
     def sample_at(self, instant: float, datastore: str, selection: FilterSpec | None) -> etree._Element:
-        if instant != self._instant:
-            self._instant, self._cache = instant, {}
+        micros = _micros(instant)
+        if micros != self._instant:
+            self._instant, self._cache = micros, {}
+            self._new_instant()
+            self.instants += 1
         key = (datastore, selection)
         data = self._cache.get(key)
         if data is None:
-            data = self._cache[key] = self._sampler.sample(datastore, selection)
+            data = self._cache[key] = self._take(micros, datastore, selection)
         return data
+
+    def _new_instant(self) -> None:
+        """A new instant begins: what was read for the one before is dropped."""
+
+    def _take(self, micros: int, datastore: str, selection: FilterSpec | None) -> etree._Element:
+        self.reads += 1
+        return self._sampler.sample(datastore, selection)
+
+    def _due(self, micros: int, datastore: str) -> list[FilterSpec | None]:
+        """The expected filters of ``datastore`` whose period has a tick at ``micros``."""
+        return [selection for (ds, selection, period, anchor) in self._expected
+                if ds == datastore and (micros - anchor) % period == 0]
+
+
+def _expectation(spec: SubscriptionSpec) -> tuple[str, FilterSpec | None, int, int]:
+    trigger = spec.trigger
+    assert isinstance(trigger, Periodic) and spec.datastore is not None
+    anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else 0.0
+    return spec.datastore, spec.filter, trigger.period_cs * 10_000, _micros(anchor)
+
+
+class UnionSampler(SharedSampler):
+    """Sharing whatever the filters (issue 11, §5A.2 on the agents): when several expected
+    filters are due at one instant, the source is read once for all of them (the union of
+    what they can select) and each filter's share is cut from that one reading; each
+    subscription keeps its own id, receivers and encoding. A filter nobody expected at that
+    instant (an on-change poll, a resync) is read on its own, as ``SharedSampler`` does."""
+
+    def __init__(self, source: SourceReader) -> None:
+        super().__init__(_ReadAndCut(source))
+        self._source = source
+        self._due_now: dict[str, list[FilterSpec | None]] = {}  # by datastore, at the current instant
+        self._readings: dict[str, etree._Element] = {}  # by datastore, at the current instant
+
+    def _new_instant(self) -> None:
+        self._due_now, self._readings = {}, {}
+
+    def _take(self, micros: int, datastore: str, selection: FilterSpec | None) -> etree._Element:
+        due = self._due_now.get(datastore)
+        if due is None:
+            due = self._due_now[datastore] = self._due(micros, datastore)
+        if len(due) < 2 or selection not in due:
+            return super()._take(micros, datastore, selection)
+        reading = self._readings.get(datastore)
+        if reading is None:
+            self.reads += 1
+            reading = self._readings[datastore] = self._source.read(
+                datastore, union_of([selection_of(spec) for spec in due]))
+        return self._source.cut(reading, selection)
+
+
+class _ReadAndCut:
+    """A ``SourceReader`` as a plain ``Sampler``: read what one filter can select, cut its share."""
+
+    def __init__(self, source: SourceReader) -> None:
+        self._source = source
+
+    def sample(self, datastore: str, selection: FilterSpec | None) -> etree._Element:
+        return self._source.cut(self._source.read(datastore, selection_of(selection)), selection)
 
 
 View = Callable[[etree._Element], etree._Element]
@@ -70,6 +168,12 @@ class InstantSampler(Protocol):
     def sample_at(self, instant: float, datastore: str, selection: FilterSpec | None) -> etree._Element:
         """What the filter selects of the datastore at ``instant`` (shared by whoever asks for it)."""
 
+    def expect(self, spec: SubscriptionSpec) -> None:
+        """A periodic subscription will ask at each of its ticks."""
+
+    def forget(self, spec: SubscriptionSpec) -> None:
+        """It will not any more."""
+
 
 class ViewedSampler:
     """A shared sampler seen through ``view`` (what one receiver may see of each sample), so a
@@ -78,6 +182,7 @@ class ViewedSampler:
     def __init__(self, sampler: SharedSampler, view: View) -> None:
         self._sampler = sampler
         self._view = view
+        self.expect, self.forget = sampler.expect, sampler.forget
 
     def sample_at(self, instant: float, datastore: str, selection: FilterSpec | None) -> etree._Element:
         return self._view(self._sampler.sample_at(instant, datastore, selection))
@@ -186,9 +291,19 @@ class PeriodicJob(Job):
         self._anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else 0.0
         self._last_tick: float | None = None
         self.skipped_ticks = 0  # ticks passed over because the one before fired a period late or more
+        self._expected = False  # whether the sampler was told this job samples at its ticks
 
     def start(self) -> None:
+        if not self._expected:
+            self._expected = True
+            self._sampler.expect(self.spec)
         self._schedule()
+
+    def stop(self) -> None:
+        super().stop()
+        if self._expected:
+            self._expected = False
+            self._sampler.forget(self.spec)
 
     def next_tick(self, now: float) -> float:
         """The first ``anchor + k·period`` at or after ``now`` that has not fired yet."""

@@ -40,6 +40,7 @@ class AgentLink:
     last_heard_wall: float = field(default_factory=time.time)
     components: set[int] = field(default_factory=set)
     skipped_ticks: dict[int, int] = field(default_factory=dict)  # per subscription, as its last heartbeat said
+    samples: tuple[int, int] = (0, 0)  # readings of its card and the instants they served, as last said
 
     def heard(self) -> None:
         self.last_heard, self.last_heard_wall = time.monotonic(), time.time()
@@ -217,6 +218,7 @@ class AgentRegistry:
     def _dispatch(self, link: AgentLink, message: cc.Message) -> None:
         if isinstance(message, cc.Heartbeat):
             link.skipped_ticks = dict(message.skipped)
+            link.samples = message.samples
             return
         if isinstance(message, cc.GetReply):
             future = self._pending.get(message.request_id)

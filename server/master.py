@@ -114,8 +114,9 @@ class Master:
         self.xpath = XPathIsolation(config.xpath_budget)
 
         self.subscriptions = SubscriptionTable(self.observers)
-        jobs = JobFactory(schema, SharedSampler(DatastoreSampler(self.running, self.operational, keys)),
-                          publisher_id=MASTER_PUBLISHER_ID, operational_poll=OPERATIONAL_POLL_SECONDS)
+        self.sampler = SharedSampler(DatastoreSampler(self.running, self.operational, keys))
+        jobs = JobFactory(schema, self.sampler, publisher_id=MASTER_PUBLISHER_ID,
+                          operational_poll=OPERATIONAL_POLL_SECONDS)
         self.whole = WholeDevice(self.operational, self.originators.gather_whole, keys,
                                  poll_seconds=OPERATIONAL_POLL_SECONDS)
         whole_jobs = JobFactory(schema, SharedSampler(self.whole), publisher_id=MASTER_PUBLISHER_ID,
@@ -185,7 +186,8 @@ class Master:
         keys, schema, add = self.schema.key_index, self.schema, self.operational.add_source
         add({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(self.device, s, keys), fresh=True)
         add({qn(DISTRIBUTED_EXPORT, "resource-location-table")},
-            lambda s: [self.originators.element(self.placement.master_jobs())])
+            lambda s: [self.originators.element(self.placement.master_jobs(),
+                                                (self.sampler.reads, self.sampler.instants))])
         add({qn(YANG_LIBRARY, "yang-library"), qn(YANG_LIBRARY, "modules-state")},
             lambda s: [schema.yang_library(), schema.modules_state()])
         add({qn(NETCONF_MONITORING, "netconf-state")},

@@ -302,13 +302,15 @@ class Originators:
         return {generator: link.skipped_ticks[subscription_id] for generator, link in self.registry.agents.items()
                 if link.skipped_ticks.get(subscription_id)}
 
-    def element(self, master_components: int) -> etree._Element:
-        """``/mso-dx:resource-location-table``."""
+    def element(self, master_components: int, master_samples: tuple[int, int]) -> etree._Element:
+        """``/mso-dx:resource-location-table``; ``master_samples``: the Master's readings of its
+        own data for subscriptions, and the instants they served."""
         top = etree.Element(qn(DX, "resource-location-table"), nsmap={None: DX})
-        self._originator(top, MASTER_GENERATOR, "master", 0, MASTER_CAPABILITY, time.time(), master_components)
+        self._originator(top, MASTER_GENERATOR, "master", 0, MASTER_CAPABILITY, time.time(), master_components,
+                         master_samples)
         for generator, link in sorted(self.registry.agents.items(), key=lambda item: int(item[0])):
             self._originator(top, generator, "agent", link.slot, link.capability, link.last_heard_wall,
-                             len(link.components))
+                             len(link.components), link.samples)
         for list_path in sorted(self.table.list_paths()):
             for values, owner in self.table.entries(list_path).items():
                 resource = etree.SubElement(top, qn(DX, "resource"))
@@ -318,7 +320,7 @@ class Originators:
 
     @staticmethod
     def _originator(top: etree._Element, generator: str, kind: str, slot: int, capability: cc.Capability,
-                    heard: float, components: int) -> None:
+                    heard: float, components: int, samples: tuple[int, int]) -> None:
         entry = etree.SubElement(top, qn(DX, "originator"))
         etree.SubElement(entry, qn(DX, "message-generator-id")).text = generator
         etree.SubElement(entry, qn(DX, "kind")).text = kind
@@ -331,3 +333,5 @@ class Originators:
         etree.SubElement(entry, qn(DX, "minimum-period")).text = str(capability.minimum_period_cs)
         etree.SubElement(entry, qn(DX, "on-change")).text = "true" if capability.on_change else "false"
         etree.SubElement(entry, qn(DX, "component-subscriptions")).text = str(components)
+        etree.SubElement(entry, qn(DX, "samples-taken")).text = str(samples[0])
+        etree.SubElement(entry, qn(DX, "sampling-instants")).text = str(samples[1])

@@ -78,6 +78,17 @@ def pushed_names(receiver: UdpReceiver, publishers: set[int], timeout: float = 5
     return latest
 
 
+def names_pushed_by(receiver: UdpReceiver, publisher: int, wanted: set[str], timeout: float = 5.0) -> set[str]:
+    """Interface names in ``publisher``'s push-updates, until all of ``wanted`` came."""
+    names: set[str] = set()
+    for sender, notification in receiver.messages(timeout=timeout):
+        if sender == publisher and notification.event == "ietf-yang-push:push-update":
+            names |= interface_names(notification.body)
+            if wanted <= names:
+                break
+    return names
+
+
 def drain(receiver: UdpReceiver) -> None:
     receiver.sock.setblocking(False)
     try:
@@ -146,6 +157,39 @@ def test_a_filter_on_master_data_only_is_not_decomposed(device) -> None:
     assert push.findtext(f".//{{{HARDWARE}}}name") == "chassis"
     components = etree.fromstring(table.encode()).iter(qn(DX, "component-subscriptions"))
     assert [c.text for c in components] == ["1", "0", "0", "0"]  # the Master runs it; no agent does
+
+
+def test_an_agent_reads_its_card_once_per_instant_for_subscriptions_due_together(device,
+                                                                                receiver: UdpReceiver) -> None:
+    """Issue 11 (§5A.2): two subscriptions of different filters on one card, on one anchor and
+    period, cost the agent one reading of its card per tick, which the table shows."""
+    master, _ = device
+    anchor = "<anchor-time>2026-01-01T00:00:00Z</anchor-time></periodic>"
+    filters = ("/if:interfaces/if:interface[if:name='1/0/1']/if:statistics",
+               "/if:interfaces/if:interface[if:name='1/0/2']/if:oper-status")
+
+    async def body() -> dict[str, tuple[int, int]]:
+        client = await connect(master)
+        for xpath in filters:
+            await client.rpc(establish(xpath, 10, receiver.port).replace("</periodic>", anchor))
+        pushed = await asyncio.to_thread(names_pushed_by, receiver, 2, {"1/0/1", "1/0/2"})
+        counts: dict[str, tuple[int, int]] = {}
+        for _ in range(100):  # heartbeats every 1/3 s carry the counters
+            table = await client.get(subtree=f'<resource-location-table xmlns="{DX}"/>')
+            counts = {entry.findtext(qn(DX, "message-generator-id")):
+                      (int(entry.findtext(qn(DX, "samples-taken"))), int(entry.findtext(qn(DX, "sampling-instants"))))
+                      for entry in table.iter(qn(DX, "originator"))}
+            if counts["2"][1] >= 10:
+                break
+            await asyncio.sleep(0.1)
+        await client.close()
+        assert pushed == {"1/0/1", "1/0/2"}  # each subscription got its own share
+        return counts
+
+    counts = run(body())
+    taken, instants = counts["2"]
+    assert instants >= 10 and taken <= instants + 1  # one reading per tick for both (the first may be apart)
+    assert counts["3"] == (0, 0)  # a card with nothing to serve read nothing
 
 
 def test_get_gathers_every_cards_interfaces(device) -> None:
