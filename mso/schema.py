@@ -312,14 +312,17 @@ class Schema:
         """
         self._validate(data, config_only=True)
 
-    def validate_operational(self, data: etree._Element) -> None:
-        """Validate the children of `data` as a complete operational datastore (state allowed)."""
-        self._validate(data, config_only=False)
+    def validate_operational(self, data: etree._Element, *, present_only: bool = False) -> None:
+        """Validate the children of `data` as a complete operational datastore (state allowed);
+        with ``present_only``, as the complete data of the modules they belong to (a part of
+        the datastore, such as a get's reply to a filter)."""
+        self._validate(data, config_only=False, present_only=present_only)
 
-    def _validate(self, data: etree._Element, config_only: bool) -> None:
+    def _validate(self, data: etree._Element, config_only: bool, present_only: bool = False) -> None:
         xml = b"".join(etree.tostring(c, with_tail=False) for c in data if isinstance(c.tag, str))
         try:
-            tree = self.ctx.parse_data_mem(xml, "xml", no_state=config_only, strict=True)
+            tree = self.ctx.parse_data_mem(xml, "xml", no_state=config_only, strict=True,
+                                           validate_present=present_only)
         except _LibyangFailure as exc:
             raise self._validation_error(exc, data) from None
         if tree is not None:

@@ -629,6 +629,11 @@ class MessageBus:
         etree.SubElement(attributes, qn(MB, "systemCreated")).text = "true" if job.system_created else "false"
         for polling in bus_plan.sharing(job):
             etree.SubElement(attributes, qn(MB, "pollingJobs")).text = polling
+        for polling, assignment in sorted(bus_plan.coordination.assignments.items()):
+            if assignment.job == job.id:
+                served = etree.SubElement(attributes, qn(MB, "servedRequests"))
+                etree.SubElement(served, qn(MB, "pollingJob")).text = polling
+                etree.SubElement(served, qn(MB, "collectionStatus")).text = assignment.status
 
     def _polling_state(self, function: etree._Element, job: PollingJob, bus_plan: BusPlan) -> None:
         attributes = _job_entry(function, "MessageBusDataPollingJob", job.id)

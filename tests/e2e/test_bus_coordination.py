@@ -24,6 +24,7 @@ from lxml import etree
 from mso.namespaces import MESSAGE_BUS, NRM, SUBSCRIBED_NOTIFICATIONS, qn
 from mso.netconf_client import NetconfClient
 from mso.rpc_error import RpcError
+from mso.schema import Schema
 from tests.bus_support import (Consumer, bus_edit, data_polling_job, format_instruct, polling_job, proc_instruct,
                                reporting_job)
 from tests.collector_support import free_tcp_port
@@ -51,7 +52,9 @@ async def jobs(client: NetconfClient) -> dict[str, dict[str, list[str]]]:
     for entry in data.iter(qn(MB, "MessageBusDataReportingJob"), qn(MB, "MessageBusDataPollingJob")):
         attributes: dict[str, list[str]] = {}
         for leaf in entry.find(qn(MB, "attributes")):
-            attributes.setdefault(etree.QName(leaf).localname, []).append((leaf.text or "").strip())
+            text = (",".join(f"{etree.QName(part).localname}={part.text}" for part in leaf) if len(leaf)
+                    else (leaf.text or "").strip())  # a list entry as name=value,...
+            attributes.setdefault(etree.QName(leaf).localname, []).append(text)
         found[entry.findtext(qn(MB, "id"))] = attributes
     return found
 
@@ -113,6 +116,12 @@ def test_requests_for_data_are_attached_widen_a_collection_or_create_one_and_nar
         assert states["sys-1"]["dataSelector"] == [
             "/if:interfaces/if:interface[if:name='1/0/0' or if:name='1/0/2']/if:statistics/if:in-octets"]
         assert states["sys-1"]["pollingJobs"] == ["b", "c"] and await subscriptions(client) == 2  # widened, not doubled
+        assert states["sys-1"]["servedRequests"] == ["pollingJob=b,collectionStatus=NOT_COLLECTED",
+                                                     "pollingJob=c,collectionStatus=PARTLY_COVERED"]
+        assert states["pm"]["servedRequests"] == ["pollingJob=a,collectionStatus=ALREADY_COLLECTED"]
+        # every leaf the Master says is one its module declares, where it declares it
+        Schema.load().validate_operational(await client.get(subtree=f'<SubNetwork xmlns="{NRM}"/>'),
+                                           present_only=True)
         (modified,) = await bob.records(1, kind="state")
         assert modified["event"] == "ietf-subscribed-notifications:subscription-modified"
         assert "1/0/0" in modified["data"]["ietf-yang-push:datastore-xpath-filter"]

@@ -364,6 +364,20 @@ def test_an_xpath_value_that_does_not_parse_is_an_invalid_value(schema: Schema, 
     assert error.error_path is not None and error.error_path.endswith("/mbus:attributes/mbus:dataSelector")
 
 
+def test_a_part_of_the_operational_datastore_is_validated_as_its_modules_complete_data(schema: Schema) -> None:
+    def subnetwork(state: str) -> str:
+        return (f'<SubNetwork xmlns="{ns.NRM}"><id>d</id><MessageBrokingFunction xmlns="{ns.MESSAGE_BUS}"><id>b</id>'
+                f"<attributes><operationalState>ENABLED</operationalState>{state}</attributes>"
+                "</MessageBrokingFunction></SubNetwork>")
+
+    schema.validate_operational(datastore(subnetwork("<brokerVersion>2.11</brokerVersion>")), present_only=True)
+    with pytest.raises(ValidationError) as caught:
+        schema.validate_operational(datastore(subnetwork("<brokerColour>blue</brokerColour>")), present_only=True)
+    assert caught.value.error_tag == "unknown-element"
+    with pytest.raises(ValidationError):  # the whole datastore lacks what other modules make mandatory
+        schema.validate_operational(datastore(subnetwork("")))
+
+
 def test_element_of_an_unknown_namespace(schema: Schema) -> None:
     error = rejection(schema, interfaces(f'{ETH}<x:speed xmlns:x="urn:example:nowhere">10G</x:speed>'))
 
