@@ -12,9 +12,14 @@
 - a second, short-lived collector with ``--format telemetry-message``, whose first record is
   shown as the IETF telemetry message (draft-ietf-nmop-message-broker-telemetry-message) that
   Kafka-fed pipelines read;
-- and this script: it shows a stranger refused by the broker, then reads the topic as ``ops``
-  with ``mso bus poll`` and prints one line per record: which generators delivered, which are
-  missing, and the ports' counters.
+- data collection coordination (TS 23.288 §5A): a third polling job, ``analyst``, names no
+  topic but asks for data (the same ports, every 4 s) with a summary per port every 4 s
+  (TS 29.574 procInstructs, MIN_MAX and OCCURRENCES); the Master finds topic ``ports`` already
+  collects it and attaches the job to it, nothing new is asked of the cards, and the Master's
+  bus worker delivers the summaries to the analyst's own subject;
+- and this script: it shows a stranger refused by the broker and the analyst's first summary,
+  then reads the topic as ``ops`` with ``mso bus poll`` and prints one line per record: which
+  generators delivered, which are missing, and the ports' counters.
 
 ``python -m examples.demo [RECORDS] [--base-port N]``: stop after RECORDS records; ports
 N, N+1 (agents) and N+2 (NATS) instead of 8300, 8301 and 4222. Ctrl-C stops everything. Every
@@ -38,6 +43,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lxml import etree
+
 from mso.namespaces import INTERFACES, MESSAGE_BUS, NETCONF_BASE, NRM
 from mso.netconf_client import NetconfClient
 
@@ -49,6 +56,9 @@ FILTER = ("/if:interfaces/if:interface[" + " or ".join(f"if:name='{name}'" for n
           + "]/if:statistics/if:in-octets")
 PERIOD_CS = 200
 CONSUMERS = {"noc": "noc-secret-1", "ops": "ops-secret-1"}
+ANALYST, ANALYST_SECRET = "analyst", "analyst-secret-1"
+ASKED = FILTER  # the same data, every 4 s: topic 'ports' (every 2 s) covers it
+OCTETS = "ietf-interfaces:interfaces/interface/statistics/in-octets"
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,8 @@ def mso(*args: str) -> list[str]:
 
 
 def consumer_env(consumer: str) -> dict[str, str]:
-    return {**os.environ, "MSO_NATS_PASSWORD": CONSUMERS.get(consumer, "not-a-secret")}
+    secret = ANALYST_SECRET if consumer == ANALYST else CONSUMERS.get(consumer, "not-a-secret")
+    return {**os.environ, "MSO_NATS_PASSWORD": secret}
 
 
 def message_bus_config(ports: Ports) -> str:
@@ -140,6 +151,20 @@ def message_bus_config(ports: Ports) -> str:
             f"{polling}</MessageBrokingFunction></SubNetwork></config></edit-config>")
 
 
+def analyst_config() -> str:
+    """edit-config: a polling job that asks for data (dataSelector, reportingPeriod) rather than
+    naming a topic, with a summary per port every 4 s."""
+    return (f'<edit-config xmlns="{NETCONF_BASE}"><target><running/></target><config>'
+            f'<SubNetwork xmlns="{NRM}"><id>demo-device</id><MessageBrokingFunction xmlns="{MESSAGE_BUS}"><id>bus</id>'
+            f"<MessageBusDataPollingJob><id>{ANALYST}</id><attributes><consumerId>{ANALYST}</consumerId>"
+            f"<consumerSecret>{ANALYST_SECRET}</consumerSecret>"
+            f'<dataSelector xmlns:if="{INTERFACES}">{ASKED}</dataSelector><reportingPeriod>400</reportingPeriod>'
+            f"<procInstructs><procInterval>4</procInterval><paramProcInstructs><name>{OCTETS}</name>"
+            f"<sumAttrs>MIN_MAX</sumAttrs><sumAttrs>OCCURRENCES</sumAttrs><aggrLevel>ENTRY</aggrLevel>"
+            f"</paramProcInstructs></procInstructs><startPosition>FROM_START</startPosition>"
+            f"</attributes></MessageBusDataPollingJob></MessageBrokingFunction></SubNetwork></config></edit-config>")
+
+
 async def configure_bus(ports: Ports) -> None:
     client = await NetconfClient.connect(HOST, ports.netconf, username=USER, password=PASSWORD)
     data = await client.get(xpath="/if:interfaces/if:interface/if:name", namespaces={"if": INTERFACES})
@@ -155,7 +180,30 @@ async def configure_bus(ports: Ports) -> None:
         if state.xpath("//mbus:operationalState/text()", namespaces={"mbus": MESSAGE_BUS}) == ["ENABLED"]:
             break
         await asyncio.sleep(0.2)
+    await coordinate(client)
     await client.close()
+
+
+async def coordinate(client: NetconfClient) -> None:
+    """The analyst asks for data; show what the Master decided, as operational data says."""
+    await client.rpc(analyst_config())
+    found: dict[str, str] = {}
+    for _ in range(150):
+        data = await client.get(subtree=f'<SubNetwork xmlns="{NRM}"/>')
+        job = data.find(f".//{{{MESSAGE_BUS}}}MessageBusDataPollingJob[{{{MESSAGE_BUS}}}id='{ANALYST}']")
+        attributes = None if job is None else job.find(f"{{{MESSAGE_BUS}}}attributes")
+        found = {} if attributes is None else {etree.QName(leaf).localname: leaf.text or "" for leaf in attributes}
+        if found.get("operationalState") == "ENABLED" and "collectionStatus" in found:
+            break
+        await asyncio.sleep(0.2)
+    sharing = data.xpath("//mbus:MessageBusDataReportingJob[mbus:id='ports']/mbus:attributes/mbus:pollingJobs/text()",
+                         namespaces={"mbus": MESSAGE_BUS})
+    created = data.xpath("//mbus:MessageBusDataReportingJob[mbus:attributes/mbus:systemCreated='true']",
+                         namespaces={"mbus": MESSAGE_BUS})
+    status = found.get("collectionStatus", "?")
+    print(f"demo: polling job {ANALYST!r} asks for the same in-octets every 4 s: {status} by "
+          f"reporting job {found.get('servingReportingJob', '?')!r}, now shared by {', '.join(sharing)}; "
+          f"{len(created)} collections created for it", flush=True)
 
 
 def summary(record: dict) -> str:
@@ -226,6 +274,22 @@ def refused_stranger(ports: Ports) -> None:
     print(f"demo: a consumer without a polling job, as the broker answers it: {result.stderr.strip()}", flush=True)
 
 
+def show_summary(ports: Ports) -> None:
+    """The analyst's first delivery: a summary report made by the bus worker, read durably from
+    the analyst's own subject."""
+    result = subprocess.run(mso("bus", "poll", "--job", ANALYST, "--user", ANALYST, "--bus", ports.bus_url,
+                                "--follow", "--count", "1"), capture_output=True, text=True, env=consumer_env(ANALYST),
+                            timeout=60)
+    if result.returncode != 0 or not result.stdout.strip():
+        print(f"demo: no summary for {ANALYST!r}: {result.stderr.strip()}", flush=True)
+        return
+    (report,) = json.loads(result.stdout)["notifications"]
+    entries = "; ".join(f"{e.get('entry', 'all')}: {e['count']} readings, in-octets {e['minValue']}..{e['maxValue']}"
+                        for e in report["eventReports"])
+    print(f"demo: summary for {ANALYST!r} ({report['startTime']} .. {report['stopTime']}, on subject "
+          f"mso.out.{ANALYST}, which only {ANALYST!r} may read): {entries}", flush=True)
+
+
 def read_topic(ports: Ports, count: int | None) -> None:
     """Read topic 'ports' as consumer 'ops' and print each record."""
     argv = mso("bus", "poll", "--job", "ops", "--user", "ops", "--bus", ports.bus_url, "--follow",
@@ -271,6 +335,7 @@ def main() -> None:
         show_netconf_collector(work / "records.jsonl")
         show_telemetry_message(processes, ports, work)
         refused_stranger(ports)
+        show_summary(ports)
         noc = subprocess.Popen(mso("bus", "poll", "--job", "noc", "--user", "noc", "--bus", ports.bus_url, "--follow"),
                                stdout=open(work / "noc.jsonl", "w"), stderr=subprocess.DEVNULL, env=consumer_env("noc"),
                                start_new_session=True)

@@ -23,7 +23,7 @@ def free_base_port() -> int:
     raise RuntimeError("no four free ports in a row")
 
 
-def test_the_demo_shows_merged_records_from_the_bus_and_a_refused_stranger() -> None:
+def test_the_demo_shows_merged_records_from_the_bus_a_refused_stranger_and_a_coordinated_summary() -> None:
     demo = subprocess.Popen([sys.executable, "-m", "examples.demo", "3", "--base-port", str(free_base_port())],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -34,5 +34,10 @@ def test_the_demo_shows_merged_records_from_the_bus_and_a_refused_stranger() -> 
     assert "message bus: started nats-server" in output
     assert "a consumer without a polling job, as the broker answers it: mso bus: cannot connect" in output
     assert "the collector subscribed over NETCONF wrote: record" in output
+    assert ("polling job 'analyst' asks for the same in-octets every 4 s: ALREADY_COLLECTED by reporting job "
+            "'ports', now shared by noc, ops, analyst; 0 collections created for it") in output
+    (summary,) = [line for line in output.splitlines() if line.startswith("demo: summary for 'analyst'")]
+    assert "on subject mso.out.analyst, which only 'analyst' may read" in summary
+    assert all(f"interface[name='{port}']: " in summary for port in ("mgmt0", "1/0/1", "2/0/1", "3/0/1")), summary
     records = [line for line in output.splitlines() if line.startswith("bus ports (ops): record")]
     assert len(records) >= 2 and all("generators 1,2,3,4 complete" in line for line in records), output
