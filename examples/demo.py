@@ -284,8 +284,8 @@ def show_summary(ports: Ports) -> None:
         print(f"demo: no summary for {ANALYST!r}: {result.stderr.strip()}", flush=True)
         return
     (report,) = json.loads(result.stdout)["notifications"]
-    entries = "; ".join(f"{e.get('entry', 'all')}: {e['count']} readings, in-octets {e['minValue']}..{e['maxValue']}"
-                        for e in report["eventReports"])
+    entries = "; ".join(f"{e.get('entry', 'all')}: {e['count']} reading{'' if e['count'] == 1 else 's'}, in-octets "
+                        f"{e['minValue']}..{e['maxValue']}" for e in report["eventReports"])
     print(f"demo: summary for {ANALYST!r} ({report['startTime']} .. {report['stopTime']}, on subject "
           f"mso.out.{ANALYST}, which only {ANALYST!r} may read): {entries}", flush=True)
 
