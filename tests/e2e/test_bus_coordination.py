@@ -252,6 +252,16 @@ def test_two_consumers_with_different_instructions_get_their_own_summaries_on_th
         assert received.empty()
 
     run(alice_on_bobs_subject())
+
+    async def topic_readers() -> list[str]:
+        password = json.loads((master.state_dir / "bus" / "bus.json").read_text())["passwords"]["mso-master"]
+        client = await nats.connect(bus_url, user="mso-master", password=password, allow_reconnect=False)
+        try:
+            return sorted(info.name for info in await client.jetstream().consumers_info("MSO_BUS_ifaces"))
+        finally:
+            await client.close()
+
+    assert run(topic_readers()) == ["bus-worker"]  # two jobs with instructions, the topic read once
     broker_log = (master.state_dir / "bus" / "nats" / "nats-server.log").read_text()
     assert '"mso.out.sb"' in broker_log and "Subscription Violation" in broker_log
     read = subprocess.run([sys.executable, "-m", "mso", "bus", "poll", "--job", "sa", "--user", "alice", "--bus",
