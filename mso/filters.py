@@ -173,6 +173,8 @@ class _Level:
     content_matches: tuple[tuple[_NodeTest, str], ...]
     selections: tuple[_NodeTest, ...]
     containments: tuple[tuple[_NodeTest, _Level], ...]
+    # how to render it straight into the result, when no two of its nodes can pick the same data
+    plan: _Plan | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, filter_nodes: Iterable[etree._Element]) -> _Level:
@@ -196,7 +198,63 @@ class _Level:
                 content_matches.append((test, text))
             else:
                 selections.append(test)
-        return cls(tuple(content_matches), tuple(selections), tuple(containments))
+        level = cls(tuple(content_matches), tuple(selections), tuple(containments))
+        object.__setattr__(level, "plan", _Plan.of(level))
+        return level
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A sibling set rendered straight into the result in one pass over the data's children,
+    without collecting picks first: possible when every node of the set is namespace-qualified
+    without attributes, and no two of them name the same data node, so there is nothing to
+    merge. A list may still be named entry by entry (``named``), by its keys' content matches.
+    The general evaluation handles every other filter; both give the same result."""
+
+    content_matches: dict[str, str]  # tag -> value: the matching nodes are copied whole
+    whole: frozenset[str]  # selection nodes: copied whole
+    inner: Mapping[str, _Level]  # containments: partial copies, rendered by their own plan
+    named: Mapping[str, tuple[_Level, ...]]  # list entries named one containment each
+    entries: dict[tuple[str, ...], dict[tuple[str, ...], _Level] | None] = field(default_factory=dict)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every tag the plan reads."""
+        return (*self.content_matches, *self.whole, *self.inner, *self.named)
+
+    @classmethod
+    def of(cls, level: _Level) -> _Plan | None:
+        tests = [test for test, _ in level.content_matches] + list(level.selections)
+        tests += [test for test, _ in level.containments]
+        if any(test.tag is None or test.attributes for test in tests):
+            return None
+        if any(sublevel.plan is None for _, sublevel in level.containments):
+            return None
+        leaves = [test.tag for test in tests[:len(level.content_matches) + len(level.selections)]]
+        by_tag: dict[str, list[_Level]] = {}
+        for test, sublevel in level.containments:
+            by_tag.setdefault(test.tag, []).append(sublevel)  # type: ignore[arg-type]
+        if len(set(leaves)) != len(leaves) or set(leaves) & by_tag.keys():
+            return None
+        return cls({test.tag: value for test, value in level.content_matches},  # type: ignore[misc]
+                   frozenset(test.tag for test in level.selections),  # type: ignore[misc]
+                   {tag: levels[0] for tag, levels in by_tag.items() if len(levels) == 1},
+                   {tag: tuple(levels) for tag, levels in by_tag.items() if len(levels) > 1})
+
+    def entry_levels(self, list_path: tuple[str, ...], keys: KeyIndex) -> dict[tuple[str, ...], _Level] | None:
+        """The sublevel naming each entry of the list at ``list_path`` by its key values (None:
+        some containment leaves a key open, or two name the same entry)."""
+        if list_path not in self.entries:
+            key_tags = keys.get(list_path)
+            by_key: dict[tuple[str, ...], _Level] | None = {}
+            for sublevel in self.named[list_path[-1]]:
+                values = _key_values(sublevel, key_tags) if key_tags else None
+                if values is None or by_key is None or values in by_key:
+                    by_key = None
+                    break
+                by_key[values] = sublevel
+            self.entries[list_path] = by_key
+        return self.entries[list_path]
 
 
 @functools.lru_cache(maxsize=256)
@@ -220,7 +278,14 @@ def subtree_filter(
     selects nothing (§6.4.2). Returns a new element with ``data``'s tag holding deep copies
     of the selected nodes; every list entry in the result carries its key leaves.
     """
-    picks = _select_level(data, _level_of(tuple(filter_children)), (), keys)
+    level = _level_of(tuple(filter_children))
+    if level.plan is not None and _renders_directly(level, (), keys):
+        result = etree.Element(data.tag, nsmap=data.nsmap)
+        if _render_plan(result, data, level.plan, (), keys, data.nsmap) is _EVERY_CHILD:
+            for child in _element_children(data):
+                result.append(_detached_copy(child))
+        return result
+    picks = _select_level(data, level, (), keys)
     if picks is _EVERY_CHILD:
         picks = {node: _Pick(whole=True) for node in _element_children(data)}
     return _render(data, picks or {})
@@ -229,6 +294,63 @@ def subtree_filter(
 _EVERY_CHILD: _Picks = {}
 """What ``_select_level`` returns for a sibling set of content matches only, all true: the
 instance is selected whole (§6.2.5), which its parent copies as one node."""
+
+
+def _renders_directly(level: _Level, path: tuple[str, ...], keys: KeyIndex) -> bool:
+    """Whether every sibling set of the filter below ``path`` has a plan for this schema's keys."""
+    plan = level.plan
+    if plan is None:
+        return False
+    for tag, sublevel in plan.inner.items():
+        if not _renders_directly(sublevel, path + (tag,), keys):
+            return False
+    for tag, sublevels in plan.named.items():
+        if plan.entry_levels(path + (tag,), keys) is None:
+            return False
+        if not all(_renders_directly(sublevel, path + (tag,), keys) for sublevel in sublevels):
+            return False
+    return True
+
+
+def _render_plan(out: etree._Element, parent: etree._Element, plan: _Plan, path: tuple[str, ...],
+                 keys: KeyIndex, parent_nsmap: Mapping[str | None, str]) -> bool | None | _Picks:
+    """Append to ``out`` (the copy of ``parent`` being built) what ``plan`` selects among
+    ``parent``'s children, in data order, with the keys of a list entry. None: a content match
+    is false, so ``parent`` is not selected; ``_EVERY_CHILD``: it is selected whole (§6.2.5);
+    else whether anything was selected. ``parent_nsmap`` is ``parent.nsmap``, read once."""
+    matches = plan.content_matches
+    for tag, value in matches.items():
+        if not any(_stripped_text(node) == value for node in parent.iterchildren(tag)):
+            return None
+    if matches and not plan.whole and not plan.inner and not plan.named:
+        return _EVERY_CHILD
+    key_tags = keys.get(path, ()) if path else ()
+    named = {tag: plan.entry_levels(path + (tag,), keys) for tag in plan.named} if plan.named else None
+    selected = False
+    for child in parent.iterchildren(*plan.tags, *key_tags):  # in data order, the others skipped in C
+        tag = child.tag
+        if tag in plan.whole or (tag in matches and _stripped_text(child) == matches[tag]):
+            out.append(_detached_copy(child))
+            selected = True
+            continue
+        sublevel = plan.inner.get(tag)
+        if sublevel is None and named and tag in named:
+            sublevel = named[tag].get(_entry_key(child, keys[path + (tag,)]))  # type: ignore[union-attr]
+        if sublevel is not None:
+            nsmap = child.nsmap
+            declared = {prefix: uri for prefix, uri in nsmap.items() if parent_nsmap.get(prefix) != uri}
+            partial = etree.SubElement(out, tag, child.attrib, declared) if declared or child.attrib \
+                else etree.SubElement(out, tag)
+            inner = _render_plan(partial, child, sublevel.plan, path + (tag,), keys, nsmap)  # type: ignore[arg-type]
+            if inner is _EVERY_CHILD:
+                out.replace(partial, _detached_copy(child))
+            elif not inner:
+                out.remove(partial)
+                continue
+            selected = True
+        elif tag in key_tags:
+            out.append(_detached_copy(child))  # kept only if something else is
+    return selected
 
 
 def _select_level(
