@@ -24,7 +24,7 @@ from lxml import etree
 
 from agents.card_data import READS, SAMPLES, VIEWS, CardData, ResourceError
 from mso import control_channel as cc
-from mso.filters import FilterError
+from mso.filters import FilterError, SharedEntries
 from mso.namespaces import NETCONF_BASE, qn
 from mso.notification_encoding import EnvelopeCodec
 from mso.sampling import Selection, apply_filter, selection_of
@@ -65,8 +65,9 @@ class CardReader:
         data.extend(self._card.nodes(selection, view=SAMPLES))
         return data
 
-    def cut(self, data: etree._Element, selection: FilterSpec | None) -> etree._Element:
-        return apply_filter(data, selection, self._keys)
+    def cut(self, data: etree._Element, selection: FilterSpec | None,
+            shared: SharedEntries | None = None) -> etree._Element:
+        return apply_filter(data, selection, self._keys, shared)
 
 
 class MasterReportEmitter:

@@ -91,17 +91,18 @@ async def run_once(schema: Schema, subscriptions: int, coordinated: bool, args: 
     period = args.period / 100
     for job in jobs:
         job.start()
-    await asyncio.sleep(period * 2.5)  # the first ticks (and the filters' parsing) are warm-up
-    await asyncio.sleep(0.1)  # the half-way tick's datagrams in
+    await asyncio.sleep(period * 2)  # the first ticks (and the filters' parsing) are warm-up
+    # the window runs from 0.6 periods after a tick, when its pushes are out, for whole periods
+    offset = (time.time() - anchor.timestamp()) % period
+    await asyncio.sleep((0.6 * period - offset) % period)
     reads, instants, datagrams = sampler.reads, sampler.instants, counter.datagrams
     cpu = time.process_time()
     await asyncio.sleep(period * args.periods)
     cpu = time.process_time() - cpu
     reads, instants = sampler.reads - reads, sampler.instants - instants
+    received = counter.datagrams - datagrams
     for job in jobs:
         job.stop()
-    await asyncio.sleep(0.1)  # the last tick's datagrams in (a tick sends all it has at once)
-    received = counter.datagrams - datagrams
     publisher.close()
     sink.close()
     return Figures(reads / max(1, instants), cpu / max(1, instants) * 1000, received, subscriptions * instants)

@@ -268,8 +268,36 @@ def _stripped_text(node: etree._Element) -> str:
     return (node.text or "").strip()
 
 
+_Entries = dict[tuple[str, ...], tuple[int, etree._Element]]
+
+
+class SharedEntries:
+    """The entries of a data tree's lists by key, found once for every subtree filter cut
+    from that one tree (a reading several subscriptions share): each filter naming entries
+    then looks its own up instead of reading the whole list again. Only good for the tree
+    it was first used with; it holds that tree's elements, so their proxies stay the same."""
+
+    def __init__(self) -> None:
+        self._lists: dict[tuple[etree._Element, str], _Entries | None] = {}
+
+    def of(self, parent: etree._Element, tag: str, key_tags: tuple[str, ...]) -> _Entries | None:
+        """``parent``'s ``tag`` entries by key values, with their positions (None: two entries
+        share a key, which only the general evaluation renders as it should)."""
+        if (parent, tag) not in self._lists:
+            found: _Entries | None = {}
+            for position, entry in enumerate(parent.iterchildren(tag)):
+                key = _entry_key(entry, key_tags)
+                if key in found:  # type: ignore[operator]
+                    found = None
+                    break
+                found[key] = (position, entry)  # type: ignore[index]
+            self._lists[parent, tag] = found
+        return self._lists[parent, tag]
+
+
 def subtree_filter(
-    data: etree._Element, filter_children: Sequence[etree._Element], keys: KeyIndex
+    data: etree._Element, filter_children: Sequence[etree._Element], keys: KeyIndex,
+    shared: SharedEntries | None = None,
 ) -> etree._Element:
     """Apply an RFC 6241 §6 subtree filter to ``data``.
 
@@ -277,11 +305,12 @@ def subtree_filter(
     datastore-subtree-filter); together they form one sibling set (§6.3). An empty sequence
     selects nothing (§6.4.2). Returns a new element with ``data``'s tag holding deep copies
     of the selected nodes; every list entry in the result carries its key leaves.
+    ``shared``: the entries of ``data`` found by the filters cut from it before.
     """
     level = _level_of(tuple(filter_children))
     if level.plan is not None and _renders_directly(level, (), keys):
         result = etree.Element(data.tag, nsmap=data.nsmap)
-        if _render_plan(result, data, level.plan, (), keys, data.nsmap) is _EVERY_CHILD:
+        if _render_plan(result, data, level.plan, (), keys, data.nsmap, shared) is _EVERY_CHILD:
             for child in _element_children(data):
                 result.append(_detached_copy(child))
         return result
@@ -313,7 +342,8 @@ def _renders_directly(level: _Level, path: tuple[str, ...], keys: KeyIndex) -> b
 
 
 def _render_plan(out: etree._Element, parent: etree._Element, plan: _Plan, path: tuple[str, ...],
-                 keys: KeyIndex, parent_nsmap: Mapping[str | None, str]) -> bool | None | _Picks:
+                 keys: KeyIndex, parent_nsmap: Mapping[str | None, str],
+                 shared: SharedEntries | None = None) -> bool | None | _Picks:
     """Append to ``out`` (the copy of ``parent`` being built) what ``plan`` selects among
     ``parent``'s children, in data order, with the keys of a list entry. None: a content match
     is false, so ``parent`` is not selected; ``_EVERY_CHILD``: it is selected whole (§6.2.5);
@@ -327,7 +357,15 @@ def _render_plan(out: etree._Element, parent: etree._Element, plan: _Plan, path:
     key_tags = keys.get(path, ()) if path else ()
     named = {tag: plan.entry_levels(path + (tag,), keys) for tag in plan.named} if plan.named else None
     selected = False
-    for child in parent.iterchildren(*plan.tags, *key_tags):  # in data order, the others skipped in C
+    children: Iterable[etree._Element] = parent.iterchildren(*plan.tags, *key_tags)  # in data order
+    if shared is not None and named and len(plan.tags) == 1 and not key_tags:
+        # only named entries here: look them up in the shared index, and keep data order
+        (tag,) = plan.tags
+        entries = shared.of(parent, tag, keys[path + (tag,)])
+        if entries is not None:
+            children = [entry for _, entry in sorted(entries[values] for values in named[tag] or ()
+                                                     if values in entries)]
+    for child in children:
         tag = child.tag
         if tag in plan.whole or (tag in matches and _stripped_text(child) == matches[tag]):
             out.append(_detached_copy(child))
@@ -341,7 +379,8 @@ def _render_plan(out: etree._Element, parent: etree._Element, plan: _Plan, path:
             declared = {prefix: uri for prefix, uri in nsmap.items() if parent_nsmap.get(prefix) != uri}
             partial = etree.SubElement(out, tag, child.attrib, declared) if declared or child.attrib \
                 else etree.SubElement(out, tag)
-            inner = _render_plan(partial, child, sublevel.plan, path + (tag,), keys, nsmap)  # type: ignore[arg-type]
+            inner = _render_plan(partial, child, sublevel.plan, path + (tag,), keys, nsmap,  # type: ignore[arg-type]
+                                 shared)
             if inner is _EVERY_CHILD:
                 out.replace(partial, _detached_copy(child))
             elif not inner:

@@ -16,7 +16,14 @@ from functools import lru_cache
 from lxml import etree
 
 from mso.device_sim import DeviceSimulator
-from mso.filters import FilterError, KeyIndex, selected_keys, subtree_filter, xpath_filter
+from mso.filters import (
+    FilterError,
+    KeyIndex,
+    SharedEntries,
+    selected_keys,
+    subtree_filter,
+    xpath_filter,
+)
 from mso.namespaces import HARDWARE, INTERFACES, qn
 from mso.subscription_model import FilterSpec
 from mso.xml_parsing import MalformedXML, parse_xml
@@ -151,11 +158,13 @@ def xpath_top_level(expression: str, namespaces: Mapping[str, str]) -> frozenset
     return frozenset(tags)
 
 
-def apply_filter(data: etree._Element, spec: FilterSpec | None, keys: KeyIndex) -> etree._Element:
+def apply_filter(data: etree._Element, spec: FilterSpec | None, keys: KeyIndex,
+                 shared: SharedEntries | None = None) -> etree._Element:
+    """``spec`` applied to ``data``; ``shared``: what other filters cut from ``data`` found."""
     if spec is None:
         return data
     if spec.kind == "subtree":
-        return subtree_filter(data, subtree_children(spec.subtree_xml), keys)
+        return subtree_filter(data, subtree_children(spec.subtree_xml), keys, shared)
     return xpath_filter(data, spec.xpath, dict(spec.namespaces), keys)
 
 

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from lxml import etree
 
+from mso.filters import SharedEntries
 from mso.instance_path import restconf_target
 from mso.namespaces import DISTRIBUTED_NOTIF, YANG_PUSH, qn
 from mso.sampling import Selection, selection_of, union_of
@@ -52,8 +53,10 @@ class SourceReader(Protocol):
     def read(self, datastore: str, selection: Selection) -> etree._Element:
         """A fresh ``<data>`` element with at least what ``selection`` can select, unfiltered."""
 
-    def cut(self, data: etree._Element, selection: FilterSpec | None) -> etree._Element:
-        """What the filter selects of ``data`` (a new element; ``data`` is left as it was)."""
+    def cut(self, data: etree._Element, selection: FilterSpec | None,
+            shared: SharedEntries | None = None) -> etree._Element:
+        """What the filter selects of ``data`` (a new element; ``data`` is left as it was);
+        ``shared``: the entries of ``data`` that cuts before this one found."""
 
 
 def _micros(seconds: float) -> int:
@@ -132,7 +135,7 @@ class UnionSampler(SharedSampler):
         super().__init__(_ReadAndCut(source))
         self._source = source
         self._due_now: dict[str, list[FilterSpec | None]] = {}  # by datastore, at the current instant
-        self._readings: dict[str, etree._Element] = {}  # by datastore, at the current instant
+        self._readings: dict[str, tuple[etree._Element, SharedEntries]] = {}  # by datastore, at the current instant
 
     def _new_instant(self) -> None:
         self._due_now, self._readings = {}, {}
@@ -146,9 +149,10 @@ class UnionSampler(SharedSampler):
         reading = self._readings.get(datastore)
         if reading is None:
             self.reads += 1
-            reading = self._readings[datastore] = self._source.read(
-                datastore, union_of([selection_of(spec) for spec in due]))
-        return self._source.cut(reading, selection)
+            data = self._source.read(datastore, union_of([selection_of(spec) for spec in due]))
+            reading = self._readings[datastore] = (data, SharedEntries())
+        data, shared = reading
+        return self._source.cut(data, selection, shared)
 
 
 class _ReadAndCut:

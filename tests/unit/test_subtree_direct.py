@@ -5,6 +5,7 @@ nested containers, content matches on keys and on other leaves."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -93,3 +94,25 @@ def test_filters_that_may_pick_one_node_twice_take_the_general_path(body: str) -
     assert level.plan is None or not filters._renders_directly(level, (), KEYS)
     assert etree.tostring(filters.subtree_filter(data(), children, KEYS)) == \
         etree.tostring(general(data(), children, KEYS))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(subtree(), min_size=2, max_size=5))
+def test_filters_cut_from_one_reading_share_its_entries_and_still_get_their_own(bodies: list[str]) -> None:
+    reading, shared = data(), filters.SharedEntries()
+    for body in bodies:
+        children = children_of(body)
+        cut = filters.subtree_filter(reading, children, KEYS, shared)
+        assert etree.tostring(cut) == etree.tostring(general(reading, children, KEYS))
+
+
+def test_entries_sharing_a_key_are_not_looked_up_but_read_in_order() -> None:
+    reading = data()
+    interfaces = reading.find(qn(INTERFACES, "interfaces"))
+    first = next(entry for entry in interfaces if entry.findtext(qn(INTERFACES, "name")) == "1/0/0")
+    interfaces.append(copy.deepcopy(first))  # the same name twice: malformed, still filtered as read
+    children = children_of(f'<interfaces xmlns="{INTERFACES}"><interface><name>1/0/0</name><mtu/></interface>'
+                           f'<interface><name>1/0/1</name><type/></interface></interfaces>')
+    cut = filters.subtree_filter(reading, children, KEYS, filters.SharedEntries())
+    assert etree.tostring(cut) == etree.tostring(general(reading, children, KEYS))
+    assert [leaf.text for leaf in cut.iter(qn(INTERFACES, "name"))] == ["1/0/0", "1/0/1", "1/0/0"]

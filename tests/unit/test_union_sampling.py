@@ -39,8 +39,8 @@ class CountingReader:
         self.readings.append(None if names is None else frozenset(names))
         return self._reader.read(datastore, selection)
 
-    def cut(self, data, selection):
-        return self._reader.cut(data, selection)
+    def cut(self, data, selection, shared=None):
+        return self._reader.cut(data, selection, shared)
 
 
 def named(*names: str, leaf: str = "") -> FilterSpec:
