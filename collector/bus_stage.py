@@ -1,12 +1,14 @@
 """One polling job's stage between its topic and its consumer (TS 23.288 §5A.3.2: the messaging
 framework formats and processes the data per consumer): the job's notifications are the topic's
-records, or, with procInstructs, the summary reports made of them; the formatting decides when
-they are delivered. Pure: records in, the consumer's messages out, the clock passed in.
+records, cut to the job's own dataSelector when it asked for data (``collector.bus_selection``),
+or, with procInstructs, the summary reports made of those; the formatting decides when they are
+delivered. Pure: records in, the consumer's messages out, the clock passed in.
 
 What the consumer receives on its own subject (``mso.bus.delivery_subject``), JSON:
 
 - ``{"kind": "delivery", "job", "time", "notifications": [...]}``: one delivery, its
-  notifications in order (records as on the topic, or summary reports);
+  notifications in order (records as on the topic, their data cut to the job's share, or
+  summary reports);
 - with consTrigNotif, ``{"kind": "fetch-instruction", "job", "time", "fetchCorrIds",
   "expiry"}`` instead: the delivery waits to be fetched until ``expiry``. A fetch answers
   ``{"job", "deliveries": [...], "fetchCorrIds": [...], "expired", "expiredTotal", "more"}``:
@@ -18,7 +20,11 @@ What the consumer receives on its own subject (``mso.bus.delivery_subject``), JS
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from collector.bus_formatting import Delivery, FetchBuffer, Formatter
+from collector.bus_selection import SelectionCut
 from collector.bus_summaries import SUMMARY_GRACE, ListKeys, Summarizer, SummaryReport
 from mso.bus_instructions import JobInstructions
 from mso.date_and_time import format_epoch, parse_epoch
@@ -27,8 +33,14 @@ SUMMARISED_KIND = "periodic"  # the records whose data summaries read (state cha
 
 
 class ConsumerStage:
-    def __init__(self, instructions: JobInstructions, keys: ListKeys, grace: float = SUMMARY_GRACE) -> None:
+    """``modules``: namespace -> module name, for a selection's member names (ValueError when
+    the selection names a namespace it lacks)."""
+
+    def __init__(self, instructions: JobInstructions, keys: ListKeys,
+                 modules: Mapping[str, str] = MappingProxyType({}), grace: float = SUMMARY_GRACE) -> None:
         self.instructions = instructions
+        selection = instructions.selection
+        self.cut = None if selection is None else SelectionCut(selection, modules, keys)
         self.formatter = Formatter(instructions.formatting)
         self.summarizers = [Summarizer(proc, keys, grace) for proc in instructions.processing]
         self.buffer = FetchBuffer()
@@ -40,6 +52,8 @@ class ConsumerStage:
 
     def record(self, record: dict, now: float) -> list[dict]:
         """A record of the job's topic, as the topic carries it."""
+        if self.cut is not None:
+            record = self.cut.record(record)
         if not self.summarizers:
             return self._messages(self.formatter.offer(record, now))
         if record.get("kind") == SUMMARISED_KIND and "time" in record:

@@ -4,7 +4,9 @@ and for their wire form: the Master writes them to the bus (KV bucket
 ``mso.bus.INSTRUCTIONS_BUCKET``), the bus workers read them there.
 
 The wire form is JSON with the attribute names of TS 29.574 and of the YANG module, so what a
-5GC engineer reads in the bucket is what the specification calls it.
+5GC engineer reads in the bucket is what the specification calls it. Beside them, a job that asks
+for data carries its ``dataSelection``: the job's own dataSelector read as steps, by which the
+worker cuts each record of a (possibly wider) collection to the job's share.
 """
 
 from __future__ import annotations
@@ -54,27 +56,95 @@ class ProcInstruction:
 
 
 @dataclass(frozen=True)
+class SelectionTest:
+    """On a step: the node's child leaf (namespace, name) has one of ``values`` (XPath ``=``
+    against string literals, several joined by ``or``)."""
+
+    namespace: str
+    name: str
+    values: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SelectionStep:
+    """A child step of a dataSelector: a node by namespace and name, and the tests its entries
+    (or the container) must pass, all of them (``and``)."""
+
+    namespace: str
+    name: str
+    tests: tuple[SelectionTest, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataSelection:
+    """A polling job's dataSelector as the steps a bus worker cuts records by: what it
+    selects is the last step's nodes whole, with their ancestors (list entries by their keys),
+    as the job's own subscription would have pushed them. ``selector`` is its text, for whoever
+    reads the bucket."""
+
+    selector: str
+    steps: tuple[SelectionStep, ...]
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise ValueError("a data selection has at least one step")
+
+
+@dataclass(frozen=True)
 class JobInstructions:
-    """What a bus worker does for one polling job: read ``topic``, summarise its records by
-    ``processing`` (if any), format the notifications by ``formatting``."""
+    """What a bus worker does for one polling job: read ``topic``, cut each record to
+    ``selection`` (if any), summarise the records by ``processing`` (if any), format the
+    notifications by ``formatting``."""
 
     job: str
     consumer: str
     topic: str
     formatting: FormatInstruction = field(default_factory=FormatInstruction)
     processing: tuple[ProcInstruction, ...] = ()
+    selection: DataSelection | None = None  # None: the topic's records whole
 
     def to_wire(self) -> dict:
-        return {"job": self.job, "consumer": self.consumer, "topic": self.topic,
+        wire = {"job": self.job, "consumer": self.consumer, "topic": self.topic,
                 "formatInstruct": _format_to_wire(self.formatting),
                 "procInstructs": [_proc_to_wire(proc) for proc in self.processing]}
+        if self.selection is not None:
+            wire["dataSelection"] = _selection_to_wire(self.selection)
+        return wire
 
     @classmethod
     def from_wire(cls, wire: Mapping) -> JobInstructions:
         """ValueError (or KeyError/TypeError, which callers treat alike) for what is not one."""
         return cls(job=str(wire["job"]), consumer=str(wire["consumer"]), topic=str(wire["topic"]),
                    formatting=_format_from_wire(wire.get("formatInstruct") or {}),
-                   processing=tuple(_proc_from_wire(proc) for proc in wire.get("procInstructs") or ()))
+                   processing=tuple(_proc_from_wire(proc) for proc in wire.get("procInstructs") or ()),
+                   selection=None if wire.get("dataSelection") is None else _selection_from_wire(wire["dataSelection"]))
+
+
+def _selection_to_wire(selection: DataSelection) -> dict:
+    return {"dataSelector": selection.selector,
+            "steps": [{"namespace": step.namespace, "name": step.name,
+                       "tests": [{"namespace": test.namespace, "name": test.name, "values": sorted(test.values)}
+                                 for test in step.tests]} for step in selection.steps]}
+
+
+def _selection_from_wire(wire: Mapping) -> DataSelection:
+    steps = []
+    for step in wire["steps"]:
+        tests = []
+        for test in step.get("tests") or ():
+            values = test["values"]
+            if not isinstance(values, list):  # empty: nothing passes (a selector such as [a='x' and a='y'])
+                raise ValueError(f"a selection test of {test['name']!r} needs a list of values")
+            tests.append(SelectionTest(_name(test["namespace"]), _name(test["name"]),
+                                       frozenset(str(value) for value in values)))
+        steps.append(SelectionStep(_name(step["namespace"]), _name(step["name"]), tuple(tests)))
+    return DataSelection(str(wire["dataSelector"]), tuple(steps))
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{value!r} is not a namespace or a node name")
+    return value
 
 
 def _format_to_wire(formatting: FormatInstruction) -> dict:

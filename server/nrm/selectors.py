@@ -19,6 +19,15 @@ leaf. Then:
 Anything else (functions, other operators, numbers, wildcards, other axes) is opaque: it
 contains only an equal selector (same text, same namespaces) and has no union with another.
 The answers are never wrong, only sometimes "no" where a cleverer reading would say "yes".
+
+A consumer attached to a collection wider than its request gets the request's share of each
+record, cut by a bus worker (``collector.bus_selection``). A selector is *cuttable* when that
+cut is exact on the records of any collection that contains it: it is recognised, and each
+test is one the records can answer, on a list key (every entry in a record carries its keys)
+or on a leaf of the last step's nodes (selected whole), against a literal without a colon (an
+identity's value is ``prefix:name`` in the XPath and ``module:name`` in RFC 7951 JSON, and the
+cut does not know which leaves are identities). A selector that is not cuttable is served only
+by a collection of exactly its own selector (``same``).
 """
 
 from __future__ import annotations
@@ -26,8 +35,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from mso.filters import FilterError
+from mso.bus_instructions import DataSelection, SelectionStep, SelectionTest
+from mso.filters import FilterError, KeyIndex
 from mso.instance_path import xpath_literal
+from mso.namespaces import qn
 from mso.subscription_model import FilterSpec
 from server.xpath_ast import Binary, Expr, Literal, LocationPath, NameTest, parse
 
@@ -109,6 +120,37 @@ def union_all(selectors: Iterable[Selector]) -> Selector | None:
         if result is None:
             return None
     return result
+
+
+def same(first: Selector, second: Selector) -> bool:
+    """Whether both select the same: equal text and namespaces, or the same steps."""
+    return first.spec == second.spec or (first.steps is not None and first.steps == second.steps)
+
+
+def cuttable(selector: Selector, keys: KeyIndex) -> bool:
+    """Whether a worker can cut exactly ``selector``'s share from the records of a collection
+    that contains it (``keys``: the schema's list keys, by Clark names)."""
+    if selector.steps is None:
+        return False
+    last = len(selector.steps) - 1
+    path: tuple[str, ...] = ()
+    for index, step in enumerate(selector.steps):
+        path = (*path, qn(*step.name))
+        for leaf, values in step.allowed:
+            if any(":" in value for value in values):
+                return False
+            if index < last and qn(*leaf) not in keys.get(path, ()):
+                return False
+    return True
+
+
+def selection(selector: Selector) -> DataSelection:
+    """What a bus worker cuts records by for ``selector`` (recognised; see ``cuttable``)."""
+    if selector.spec is None or selector.steps is None:
+        raise ValueError("only a recognised dataSelector has steps to cut by")
+    return DataSelection(selector.spec.xpath, tuple(
+        SelectionStep(*step.name, tuple(SelectionTest(*leaf, values) for leaf, values in step.allowed))
+        for step in selector.steps))
 
 
 # --- reading -----------------------------------------------------------------------------------
