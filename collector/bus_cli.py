@@ -96,11 +96,13 @@ async def _work(args: argparse.Namespace) -> int:
     from collector.merge import list_keys
     from mso.schema import Schema
 
-    keys = list_keys(Schema.load())
+    schema = Schema.load()
+    keys = list_keys(schema)
+    modules = {module.namespace: module.name for module in schema.modules}  # a job's dataSelection by member names
     password = os.environ.get(bus.PASSWORD_VARIABLE)
     client = await bus.connect(args.bus, user=args.user if password else None, password=password,
                                name="mso-bus-worker", inbox=bus.inbox_prefix(args.user))
-    worker = BusWorker(client, keys)
+    worker = BusWorker(client, keys, modules)
     try:
         await worker.start()
         print(f"mso bus worker: serving the polling jobs' instructions from {args.bus}", file=sys.stderr, flush=True)

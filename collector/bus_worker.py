@@ -2,7 +2,7 @@
 the messaging framework's adaptor), the I/O around ``collector.bus_stage``.
 
 It reads the polling jobs' instructions from the KV bucket the Master keeps
-(``mso.bus.INSTRUCTIONS_BUCKET``) and every topic that instructed jobs read, once, whatever
+(``mso.bus.INSTRUCTIONS_BUCKET``) and every topic that the jobs it serves read, once, whatever
 the number of jobs: through the topic's durable consumer ``bus-worker``, in the priority group
 ``bus-workers`` with the pinned_client policy (names in ``mso.bus``). Every worker pulls every
 such topic; the server delivers a topic's records to the one worker it pinned, and when that
@@ -12,7 +12,9 @@ summaries and clubbing need. A pull carries the pin id the server gave; a 423 sa
 went to another worker, whose stages start afresh (what this one held of the topic's current
 intervals and clubs is lost, as when a worker dies).
 
-Each record is handed to the stages of the topic's jobs and acknowledged; a clock tick drives
+Each record is handed to the stages of the topic's jobs (each cutting it to its job's share
+when the job asked for data: ``modules``, the namespace -> module name mapping of the schema
+the worker loads, names the members) and acknowledged; a clock tick drives
 the timed deliveries and the ends of intervals of the topics this worker holds. What a stage
 gives is published with JetStream to the job's own subject, in order. A consTrigNotif job's
 buffer lives in the worker that holds its topic, which alone answers its fetch requests
@@ -26,7 +28,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import nats
 from nats.aio.msg import Msg
@@ -120,10 +122,12 @@ class PinnedReader:
 
 
 class BusWorker:
-    def __init__(self, client: nats.NATS, keys: ListKeys, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, client: nats.NATS, keys: ListKeys, modules: Mapping[str, str],
+                 clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._jetstream = client.jetstream()
         self._keys = keys
+        self._modules = modules
         self._clock = clock
         self._wire: dict[str, dict] = {}  # job -> its instructions as the bucket holds them
         self._stages: dict[str, ConsumerStage] = {}
@@ -190,13 +194,14 @@ class BusWorker:
         else:
             try:
                 wire = json.loads(entry.value)
-                instructions = JobInstructions.from_wire(wire)
+                if self._wire.get(job) != wire:  # changed instructions start afresh
+                    self._stages[job] = ConsumerStage(JobInstructions.from_wire(wire), self._keys, self._modules)
+                    self._wire[job] = wire
             except (ValueError, KeyError, TypeError) as error:
+                # not served at all rather than by instructions that are no longer the job's
                 log.warning("bus-worker-instructions-unreadable", extra={"fields": {"job": job, "error": str(error)}})
-                return
-            if self._wire.get(job) != wire:  # changed instructions start afresh
-                self._wire[job] = wire
-                self._stages[job] = ConsumerStage(instructions, self._keys)
+                self._wire.pop(job, None)
+                self._stages.pop(job, None)
         log.info("bus-worker-instructions", extra={"fields": {"job": job, "present": job in self._stages}})
         self._read_topics()
         self._answer_fetches()
@@ -217,7 +222,7 @@ class BusWorker:
         log.info("bus-worker-topic-unpinned", extra={"fields": {"topic": topic}})
         for job, stage in list(self._stages.items()):
             if stage.instructions.topic == topic:
-                self._stages[job] = ConsumerStage(stage.instructions, self._keys)
+                self._stages[job] = ConsumerStage(stage.instructions, self._keys, self._modules)
         self._answer_fetches()
 
     def _answer_fetches(self) -> None:
@@ -285,3 +290,4 @@ class BusWorker:
                     await self._jetstream.publish(bus.delivery_subject(job), json.dumps(message).encode(), timeout=5)
                 except (NatsError, asyncio.TimeoutError) as error:
                     log.warning("bus-worker-delivery-failed", extra={"fields": {"job": job, "error": str(error)}})
+
