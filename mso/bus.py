@@ -12,13 +12,13 @@ Names:
   collector reassembling for reporting jobs knows where each record belongs;
 - the Master answers requests on ``mso.jobs.<consumer>.<job>`` with what the polling job lets
   that consumer read (its topics, streams and consumers), so a reader needs only its job id;
-- a polling job ``J`` with formatting or processing instructions reads its own subject
-  ``mso.out.J`` (stream ``MSO_OUT_J``), where a bus worker delivers its notifications, instead
-  of its topic; with consTrigNotif the deliveries wait in that worker, and the consumer
+- a polling job ``J`` with formatting or processing instructions, or one that asks for data
+  (whose share of its collection a worker cuts), reads its own subject ``mso.out.J`` (stream
+  ``MSO_OUT_J``), where a bus worker delivers its notifications, instead of its topic; with consTrigNotif the deliveries wait in that worker, and the consumer
   fetches them with a request on ``mso.fetch.<consumer>.J``, which the worker serving the
   job's topic answers;
 - bus workers read the instructions in the KV bucket ``mso-bus-instructions`` (job id -> JSON,
-  ``mso.bus_instructions``) and each topic with instructed jobs through the durable consumer
+  ``mso.bus_instructions``) and each topic with jobs they serve through the durable consumer
   ``bus-worker`` of its stream, in the priority group ``bus-workers`` with the pinned_client
   policy: the server hands a topic to one worker at a time, so it is read once, and to another
   when that one stops pulling.

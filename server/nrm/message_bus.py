@@ -11,14 +11,16 @@ What running says (``message_bus_config``) is brought about here, and kept so:
 - each polling job: a durable consumer per topic, and the broker's own authorisation, so that
   its consumer may read those topics through those consumers and nothing else (reloaded when
   jobs change; a deleted job's user is cut off at once);
-- data collection coordination (``coordination``): a polling job that asks for data reads the
-  topic of the collection serving it, an operator's reporting job or a system-created one
+- data collection coordination (``coordination``): a polling job that asks for data is served
+  its share of the topic of the collection serving it (cut by a bus worker), an operator's
+  reporting job or a system-created one
   (``sys-N``, a reporting job in operational data only, with its own stream, subscription and
   route), widened, narrowed and ended as the decisions say;
-- the polling jobs with formatting or processing instructions: their instructions in the KV
-  bucket the bus workers read, a durable ``bus-worker`` on each topic they read, a stream of
-  their own deliveries that their consumer reads instead of the topic, and the bus worker the
-  Master runs as a child;
+- the polling jobs a bus worker serves (``BusPlan.shaped``: those with formatting or
+  processing instructions, and those that ask for data, whose share of their collection the
+  worker cuts): their instructions in the KV bucket the bus workers read, a durable
+  ``bus-worker`` on each topic they read, a stream of their own deliveries that their consumer
+  reads instead of the topic, and the bus worker the Master runs as a child;
 - the read-only attributes: operational states with their reasons, records and bytes
   published, who shares which collection and how each was decided, consumers' deliveries, lag
   and last acknowledgement.
@@ -112,9 +114,9 @@ class _Persisted:
         self.passwords: dict[str, str] = stored.get("passwords", {})
         self.coordination = Coordination.from_json(stored.get("coordination", {}))
 
-    def decide(self, config: BusConfig) -> BusPlan:
+    def decide(self, config: BusConfig, keys: KeyIndex) -> BusPlan:
         """The bus as ``config`` and the decisions so far make it (the new decisions kept)."""
-        decided = plan(self.coordination, config)
+        decided = plan(self.coordination, config, keys)
         if decided.coordination != self.coordination:
             self.coordination = decided.coordination
             self.save()
@@ -209,7 +211,7 @@ class MessageBus:
         if config is None:
             self._persisted.keep(set())
             return []
-        reporting = self._persisted.decide(config).reporting
+        reporting = self._persisted.decide(config, self._keys).reporting
         self._persisted.keep({job.id for job in reporting})
         receivers = self._receivers()
         specs = (job_subscription(job, self._persisted.subscription_id(job.id), receivers)
@@ -304,7 +306,7 @@ class MessageBus:
             await self._teardown()
             self._problem = "no MessageBrokingFunction is configured"
             return
-        bus_plan = self._persisted.decide(config)
+        bus_plan = self._persisted.decide(config, self._keys)
         broker = await self._ensure_broker(bus.parse_endpoint(config.endpoint), bus_plan)
         jetstream = broker.client.jetstream()
         await self._ensure_streams(jetstream, bus_plan)
@@ -389,8 +391,9 @@ class MessageBus:
                  bus.BrokerUser(bus.WORKER_USER, self._persisted.password(bus.WORKER_USER), worker_publish,
                                 (f"{bus.inbox_prefix(bus.WORKER_USER)}.>", f"{bus.FETCH_PREFIX}.>"), responses=True)]
         for job in bus_plan.config.polling:
-            publish, subscribe = bus.consumer_grants(job.consumer, job.id, bus_plan.topics(job), instructed=job.instructed,
-                                                     fetch=job.instructed and _fetched(job))
+            shaped = bus_plan.shaped(job)
+            publish, subscribe = bus.consumer_grants(job.consumer, job.id, bus_plan.topics(job), instructed=shaped,
+                                                     fetch=shaped and _fetched(job))
             users.append(bus.BrokerUser(job.consumer, job.secret, publish, subscribe))
         return bus.merge_users(users)
 
@@ -409,13 +412,14 @@ class MessageBus:
         if job is None:
             answer: dict = {"error": f"no polling job {job_id!r} for consumer {consumer!r}"}
         else:
-            bus_plan = self._persisted.decide(config)
+            bus_plan = self._persisted.decide(config, self._keys)
             topics = bus_plan.topics(job)
-            subjects = ([bus.delivery_subject(job.id)] if job.instructed
+            shaped = bus_plan.shaped(job)
+            subjects = ([bus.delivery_subject(job.id)] if shaped
                         else [bus.topic_subject(topic) for topic in sorted(set(topics))])
             answer = {"job": job.id, "consumer": consumer, "durable": bus.durable_name(job.id),
                       "replay": bus.replay_name(job.id), "topics": list(topics),
-                      "streams": bus.job_streams(job.id, topics, instructed=job.instructed), "subjects": subjects,
+                      "streams": bus.job_streams(job.id, topics, instructed=shaped), "subjects": subjects,
                       "fetch": _fetched(job)}
         if message.reply:
             await message.respond(json.dumps(answer).encode())
@@ -423,10 +427,10 @@ class MessageBus:
     # --- streams, routes, consumers --------------------------------------------------------------------
 
     async def _ensure_streams(self, jetstream: nats.js.JetStreamContext, bus_plan: BusPlan) -> None:
-        """A stream per topic, and one per instructed polling job for its own deliveries."""
+        """A stream per topic, and one per polling job a worker serves, for its own deliveries."""
         wanted = {bus.topic_stream(job.topic): bus.topic_subject(job.topic) for job in bus_plan.reporting}
         wanted |= {bus.delivery_stream(job.id): bus.delivery_subject(job.id)
-                   for job in bus_plan.config.polling if job.instructed}
+                   for job in bus_plan.config.polling if bus_plan.shaped(job)}
         names = {info.config.name for info in await jetstream.streams_info()}
         for stream, subject in wanted.items():
             if stream not in names:
@@ -455,14 +459,14 @@ class MessageBus:
 
     async def _ensure_consumers(self, jetstream: nats.js.JetStreamContext, bus_plan: BusPlan) -> None:
         """Each polling job's durable on each stream it reads, and the bus workers' on each
-        topic an instructed job reads."""
+        topic a job they serve reads."""
         wanted: dict[tuple[str, str], PollingJob] = {}
         for job in bus_plan.config.polling:
-            for stream in bus.job_streams(job.id, bus_plan.topics(job), instructed=job.instructed):
+            for stream in bus.job_streams(job.id, bus_plan.topics(job), instructed=bus_plan.shaped(job)):
                 wanted[stream, bus.durable_name(job.id)] = job
-        worked = {bus.topic_stream(bus_plan.topics(job)[0]) for job in bus_plan.config.polling if job.instructed}
+        worked = {bus.topic_stream(bus_plan.topics(job)[0]) for job in bus_plan.config.polling if bus_plan.shaped(job)}
         streams = {bus.topic_stream(job.topic) for job in bus_plan.reporting}
-        streams |= {bus.delivery_stream(job.id) for job in bus_plan.config.polling if job.instructed}
+        streams |= {bus.delivery_stream(job.id) for job in bus_plan.config.polling if bus_plan.shaped(job)}
         for stream in streams:
             for info in await jetstream.consumers_info(stream):
                 name = info.name
@@ -503,7 +507,7 @@ class MessageBus:
         log.info("bus-consumer-created", extra={"fields": {"stream": stream, "consumer": name}})
 
     async def _ensure_instructions(self, jetstream: nats.js.JetStreamContext, bus_plan: BusPlan) -> None:
-        """The instructed polling jobs' instructions, where the bus workers read them."""
+        """What the bus workers do for the polling jobs they serve, where they read it."""
         try:
             bucket = await jetstream.key_value(bus.INSTRUCTIONS_BUCKET)
         except NotFoundError:
@@ -567,10 +571,10 @@ class MessageBus:
                 log.debug("bus-refresh-failed", extra={"fields": {"error": str(error)}})
 
     async def _refresh(self, jetstream: nats.js.JetStreamContext, config: BusConfig) -> None:
-        bus_plan = self._persisted.decide(config)
+        bus_plan = self._persisted.decide(config, self._keys)
         for job in config.polling:
             consumed = Consumed()
-            for stream in bus.job_streams(job.id, bus_plan.topics(job), instructed=job.instructed):
+            for stream in bus.job_streams(job.id, bus_plan.topics(job), instructed=bus_plan.shaped(job)):
                 try:
                     info = await jetstream.consumer_info(stream, bus.durable_name(job.id))
                 except NotFoundError:
@@ -595,7 +599,7 @@ class MessageBus:
         self._state(attributes, self._problem)
         if self._broker is not None:
             etree.SubElement(attributes, qn(MB, "brokerVersion")).text = self._broker.version
-        bus_plan = self._persisted.decide(config)
+        bus_plan = self._persisted.decide(config, self._keys)
         for job in bus_plan.reporting:
             etree.SubElement(attributes, qn(MB, "streams")).text = bus.topic_stream(job.topic)
         for job in bus_plan.reporting:

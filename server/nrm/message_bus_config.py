@@ -80,7 +80,8 @@ class PollingJob:
 
     @property
     def instructed(self) -> bool:
-        """Whether a bus worker shapes what its consumer reads (on the job's own subject)."""
+        """Whether it has formatting or processing instructions (a bus worker then serves it on
+        its own subject, as it serves every job that asks for data: ``BusPlan.shaped``)."""
         return self.formatting is not None or bool(self.processing)
 
     def instructions(self, topic: str) -> JobInstructions:

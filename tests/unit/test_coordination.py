@@ -7,16 +7,18 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from mso.namespaces import INTERFACES, NETCONF_BASE
+from mso.bus_instructions import DataSelection, SelectionStep, SelectionTest
+from mso.namespaces import INTERFACES, NETCONF_BASE, qn
 from mso.subscription_model import FilterSpec
 from server.nrm import selectors
-from server.nrm.coordination import (ALREADY_COLLECTED, NOT_COLLECTED, PARTLY_COVERED, Coordination, coordinate,
+from server.nrm.coordination import (ALREADY_COLLECTED, NOT_COLLECTED, PARTLY_COVERED, Coordination, coordinate, plan,
                                      served_topic, system_jobs)
 from server.nrm.message_bus_config import BusConfigError, check, read_bus_config
 from tests.bus_support import bus_edit, data_polling_job, polling_job, reporting_job
 
 IF = {"if": INTERFACES}
 STATS = "/if:interfaces/if:interface[if:name='{}']/if:statistics/if:in-octets"
+KEYS = {(qn(INTERFACES, "interfaces"), qn(INTERFACES, "interface")): (qn(INTERFACES, "name"),)}  # as the schema's
 
 
 def selector(xpath: str, namespaces: dict[str, str] | None = None) -> selectors.Selector:
@@ -83,15 +85,41 @@ def test_the_union_joins_the_values_of_one_key_and_nothing_else() -> None:
     assert selectors.union(selector(STATS.format("1/0/1")), selector(two_keys)) is None
 
 
+@pytest.mark.parametrize(("xpath", "expected"), [
+    (STATS.format("1/0/1"), True),  # a key above the last step: every entry in a record carries it
+    ("/if:interfaces/if:interface[if:name='1/0/1' or if:name='1/0/2']", True),
+    ("/if:interfaces/if:interface[if:name='1/0/1'][if:type='x']", True),  # the last step's entries are whole
+    ("/if:interfaces/if:interface[if:name='x' and if:enabled='true']/if:statistics", False),  # not a key, above
+    ("/if:interfaces[if:interface='x']/if:interface", False),  # a container has no keys
+    ("/if:interfaces/if:interface[if:type='ianaift:ethernetCsmacd']", False),  # prefix:name is module:name in JSON
+    ("/if:interfaces/if:interface[count(if:statistics) > 0]", False),  # opaque
+    ("/if:interfaces", True),
+])
+def test_a_selector_is_cuttable_when_every_record_it_is_cut_from_can_answer_its_tests(xpath: str,
+                                                                                     expected: bool) -> None:
+    assert selectors.cuttable(selector(xpath), KEYS) is expected
+
+
+def test_a_selection_is_the_selectors_steps_by_namespace_with_their_tests() -> None:
+    read = selector("/if:interfaces/if:interface[if:name='1/0/2' or if:name='1/0/1']/if:statistics")
+    assert selectors.selection(read) == DataSelection(
+        "/if:interfaces/if:interface[if:name='1/0/2' or if:name='1/0/1']/if:statistics",
+        (SelectionStep(INTERFACES, "interfaces"),
+         SelectionStep(INTERFACES, "interface", (SelectionTest(INTERFACES, "name", frozenset({"1/0/1", "1/0/2"})),)),
+         SelectionStep(INTERFACES, "statistics")))
+    with pytest.raises(ValueError, match="recognised"):
+        selectors.selection(selector("/if:interfaces/if:interface[count(if:statistics) > 0]"))
+
+
 # --- decisions -----------------------------------------------------------------------------------
 
 def decide(*jobs: str, previous: Coordination = Coordination()) -> tuple[Coordination, dict]:
     config = read_bus_config(running(*jobs))
     check(config)
-    decided = coordinate(previous, config)
-    assert coordinate(decided, config) == decided  # deciding again changes nothing
+    decided = coordinate(previous, config, KEYS)
+    assert coordinate(decided, config, KEYS) == decided  # deciding again changes nothing
     return decided, {job.id: (job.selector.xpath if job.selector else None, job.period_cs)
-                     for job in system_jobs(decided, config)}
+                     for job in system_jobs(decided, config, KEYS)}
 
 
 def statuses(coordination: Coordination) -> dict[str, tuple[str, str]]:
@@ -167,6 +195,51 @@ def test_an_operators_job_is_never_widened() -> None:
 def test_decisions_survive_being_written_and_read() -> None:
     decided, _ = decide(asking("a", "1/0/1"), asking("b", "1/0/2"))
     assert Coordination.from_json(decided.to_json()) == decided
+
+
+NOT_CUTTABLE = "/if:interfaces/if:interface[if:name='{}' and if:enabled='true']/if:statistics"
+
+
+def test_a_request_a_worker_cannot_cut_exactly_keeps_a_collection_of_exactly_its_own() -> None:
+    """Never attached to a wider collection (its share could not be cut from it), nor to an
+    operator's job even an equal one (the operator may change it under the request)."""
+    uncuttable = data_polling_job("u", "u", "u-secret", NOT_CUTTABLE.format("1/0/1"), 100)
+    wide = reporting_job("ports", "ports", "/if:interfaces/if:interface[if:name='1/0/1']")
+    equal = reporting_job("same", "same", NOT_CUTTABLE.format("1/0/1"))
+    decided, created = decide(wide, equal, uncuttable)
+    assert statuses(decided) == {"u": ("sys-1", NOT_COLLECTED)}
+    assert created == {"sys-1": (NOT_CUTTABLE.format("1/0/1"), 100)}
+    # a wider request does not widen it, nor it another's
+    decided, created = decide(uncuttable, data_polling_job("w", "w", "w-secret", "/if:interfaces", 100),
+                              previous=decided)
+    assert statuses(decided) == {"u": ("sys-1", NOT_COLLECTED), "w": ("sys-2", NOT_COLLECTED)}
+    decided, created = decide(data_polling_job("w", "w", "w-secret", "/if:interfaces", 100), uncuttable)
+    assert statuses(decided) == {"w": ("sys-1", NOT_COLLECTED), "u": ("sys-2", NOT_COLLECTED)}
+    # the same selector shares it, uncut; one it contains has the same test above its last step, so is
+    # not cuttable either, and not the same: a collection of its own
+    twin = data_polling_job("t", "t", "t-secret", NOT_CUTTABLE.format("1/0/1"), 200)
+    inside = data_polling_job("i", "i", "i-secret", NOT_CUTTABLE.format("1/0/1") + "/if:in-octets", 100)
+    decided, created = decide(uncuttable, twin, inside)
+    assert {job: a.job for job, a in decided.assignments.items()} == {"u": "sys-1", "t": "sys-1", "i": "sys-2"}
+    config = read_bus_config(running(uncuttable, twin))
+    bus_plan = plan(decided, config, KEYS)
+    assert [bus_plan.instructions(job).selection for job in config.polling] == [None, None]
+
+
+def test_a_request_served_by_a_wider_collection_is_cut_to_its_own_selector_on_its_own_subject() -> None:
+    operator = reporting_job("ports", "ports", "/if:interfaces/if:interface[if:name='1/0/1' or if:name='1/0/2']")
+    config = read_bus_config(running(operator, asking("a", "1/0/1"), polling_job("p", "p", "p-secret", ["ports"])))
+    bus_plan = plan(Coordination(), config, KEYS)
+    asked, named = config.polling
+    assert bus_plan.shaped(asked) and not bus_plan.shaped(named)  # the named topic is read as it is
+    instructions = bus_plan.instructions(asked)
+    assert instructions.topic == "ports"
+    assert instructions.selection == selectors.selection(selector(STATS.format("1/0/1")))
+    assert bus_plan.instructions(named) is None
+    # the cut is the request's own whatever the collection: widening it changes nothing the worker is told
+    widened = plan(Coordination(), read_bus_config(running(asking("a", "1/0/1"), asking("b", "1/0/2"))), KEYS)
+    alone = plan(Coordination(), read_bus_config(running(asking("a", "1/0/1"))), KEYS)
+    assert widened.instructions(widened.config.polling[0]) == alone.instructions(alone.config.polling[0])
 
 
 # --- what the configuration may say ------------------------------------------------------------------
