@@ -7,6 +7,8 @@ the request's own filter gives on the device's data."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -175,5 +177,8 @@ def test_cutting_a_collections_data_by_a_request_gives_what_the_requests_own_fil
         return  # not one a collection serves
     assert selectors.cuttable(read, SCHEMA.key_index)
     modules = {module.namespace: module.name for module in SCHEMA.modules}
-    share = SelectionCut(selectors.selection(read), modules, list_keys(SCHEMA)).cut(filtered(collection))
+    told = JobInstructions("j", "alice", "t", selection=selectors.selection(read)).to_wire()  # as the bucket has it
+    selection = JobInstructions.from_wire(json.loads(json.dumps(told))).selection
+    assert selection is not None
+    share = SelectionCut(selection, modules, list_keys(SCHEMA)).cut(filtered(collection))
     assert share == filtered(request)
