@@ -11,7 +11,13 @@ from pathlib import Path
 from agents.agent import Agent, AgentConfig, RegistrationRefused
 from mso import control_channel as cc
 from mso.cli_args import host_port, positive_int
-from mso.generators import FIRST_AGENT_ID, LAST_PUBLISHER_ID, MASTER_GENERATOR, is_agent_id
+from mso.gc_tuning import settle_after_startup
+from mso.generators import (
+    FIRST_AGENT_ID,
+    LAST_PUBLISHER_ID,
+    MASTER_GENERATOR,
+    is_agent_id,
+)
 from mso.schema import Schema, SchemaError
 from mso.subscription_model import Encoding
 
@@ -71,6 +77,7 @@ async def _serve(agent: Agent) -> None:
 
 async def _announce(agent: Agent) -> None:
     await agent.registered.wait()
+    settle_after_startup()  # the schema and the card are built
     config = agent.config
     print(f"mso agent {config.generator_id}: slot {config.slot}, registered with "
           f"{config.master[0]}:{config.master[1]}", flush=True)

@@ -10,10 +10,18 @@ import sys
 from pathlib import Path
 
 from mso.cli import until_stopped
+from mso.cli_args import (
+    CliError,
+    host_port,
+    non_negative_int,
+    positive_int,
+    positive_seconds,
+    user_password,
+)
 from mso.control_channel import ControlChannelError
-from mso.cli_args import CliError, host_port, non_negative_int, positive_int, positive_seconds, user_password
-from mso.subscription_model import AgentReceiver, Encoding, Receiver
+from mso.gc_tuning import settle_after_startup
 from mso.schema import SchemaError
+from mso.subscription_model import AgentReceiver, Encoding, Receiver
 from server.datastore import DatastoreError
 from server.master import Master, ServerConfig
 from server.nrm.message_bus import BusSettings
@@ -132,6 +140,7 @@ async def _serve(config: ServerConfig) -> None:
     _raise_fd_limit()
     master = Master(config, announce=lambda line: print(f"mso server: {line}", flush=True))
     await master.start()
+    settle_after_startup()
     agents = f"{config.agent_host}:{master.agent_port}"
     print(f"mso server: listening on {config.host}:{master.port} (agents at {agents}, state dir {config.state_dir})",
           flush=True)
