@@ -24,7 +24,7 @@ from mso.filter_limits import check_subscription_xpath
 from mso.filters import FilterError, bound_prefixes
 from mso.instance_path import xpath_literal
 from mso.namespaces import MESSAGE_BUS, NRM, qn
-from mso.subscription_model import Encoding, FilterSpec, Periodic, Receiver, SubscriptionSpec
+from mso.subscription_model import EPOCH, Encoding, FilterSpec, Periodic, Receiver, SubscriptionSpec
 
 PATH_NAMESPACES = {"nrm": NRM, "mbus": MESSAGE_BUS}
 _ENCODINGS = {"json": Encoding.JSON, "xml": Encoding.XML, "cbor": Encoding.CBOR}
@@ -222,8 +222,10 @@ def job_subscription(job: ReportingJob, subscription_id: int, receivers: Iterabl
     no subscription a collector could attribute it to) or FAULT (no alarm source here)."""
     if not job.unlocked or job.data_type != PERFORMANCE:
         return None
+    # every collection ticks on the epoch's grid, so collections of one period share each
+    # reading of a line card however their selectors differ (collect once at the source)
     return SubscriptionSpec(id=subscription_id, datastore="ds:operational", filter=job.selector,
-                            trigger=Periodic(job.period_cs), encoding=job.encoding, configured=True,
+                            trigger=Periodic(job.period_cs, EPOCH), encoding=job.encoding, configured=True,
                             receivers=tuple(receivers))
 
 

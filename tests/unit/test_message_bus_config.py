@@ -11,7 +11,7 @@ from lxml import etree
 
 from mso import bus
 from mso.namespaces import NETCONF_BASE
-from mso.subscription_model import Encoding, Periodic, Receiver
+from mso.subscription_model import EPOCH, Encoding, Periodic, Receiver
 from server.nrm.message_bus_config import BusConfigError, check, check_one_function, job_subscription, read_bus_config
 from tests.bus_support import bus_edit, polling_job, reporting_job
 
@@ -45,8 +45,9 @@ def test_a_reporting_job_asks_for_a_periodic_configured_subscription_to_its_coll
     receiver = Receiver("mso-bus-collector", "127.0.0.1", 5000)
     spec = job_subscription(config.reporting[0], 2**31, [receiver])
     assert spec is not None
+    # on the epoch's grid, so collections of one period share each reading of a card
     assert (spec.id, spec.datastore, spec.trigger, spec.configured, spec.receivers) == (
-        2**31, "ds:operational", Periodic(200), True, (receiver,))
+        2**31, "ds:operational", Periodic(200, EPOCH), True, (receiver,))
     locked = read_bus_config(running(reporting_job("pm", "ifaces", SELECTOR, state="LOCKED")))
     assert job_subscription(locked.reporting[0], 2**31, [receiver]) is None
 
