@@ -24,10 +24,11 @@ from lxml import etree
 
 from agents.card_data import READS, SAMPLES, VIEWS, CardData, ResourceError
 from mso import control_channel as cc
+from mso.device_sim import EntryShape
 from mso.filters import FilterError, SharedEntries
 from mso.namespaces import NETCONF_BASE, qn
 from mso.notification_encoding import EnvelopeCodec
-from mso.sampling import Selection, apply_filter, selection_of
+from mso.sampling import Selection, apply_filter, interface_shape, selection_of
 from mso.schema import Schema
 from mso.subscription_model import FilterSpec
 from mso.subscription_runner import Job, JobFactory, UnionSampler
@@ -35,6 +36,7 @@ from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 
 log = logging.getLogger("mso.agent")
 DATA = qn(NETCONF_BASE, "data")
+MAX_SHAPES = 1024  # filters whose cut templates a card keeps (the components it runs, and some)
 
 
 class RegistrationRefused(Exception):
@@ -59,6 +61,7 @@ class CardReader:
     def __init__(self, card: CardData, schema: Schema) -> None:
         self._card = card
         self._keys = schema.key_index
+        self._shapes: dict[FilterSpec | None, EntryShape | None] = {}
 
     def read(self, datastore: str, selection: Selection) -> etree._Element:
         data = etree.Element(DATA)
@@ -68,6 +71,22 @@ class CardReader:
     def cut(self, data: etree._Element, selection: FilterSpec | None,
             shared: SharedEntries | None = None) -> etree._Element:
         return apply_filter(data, selection, self._keys, shared)
+
+    def read_exact(self, datastore: str, selection: FilterSpec | None) -> etree._Element | None:
+        """A filter that keeps of each interface what its keys and structure decide is
+        rendered from templates cut once to it: no full reading, no filtering pass."""
+        if selection not in self._shapes:
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.clear()
+            self._shapes[selection] = interface_shape(selection, self._keys)
+        shape = self._shapes[selection]
+        if shape is None:
+            return None
+        data = etree.Element(DATA)
+        interfaces = self._card.shaped_interfaces(selection_of(selection), shape, selection, view=SAMPLES)
+        if interfaces is not None:
+            data.append(interfaces)
+        return data
 
 
 class MasterReportEmitter:

@@ -14,14 +14,20 @@ instant the Master announced to the subscribers (the agent applies it then).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 
 from lxml import etree
 
 from mso.control_channel import Resource
-from mso.device_sim import CardSpec, DeviceSimulator
+from mso.device_sim import CardSpec, DeviceSimulator, EntryShape
 from mso.filters import KeyIndex
-from mso.sampling import COMPONENT_LIST, HARDWARE_TOP, INTERFACE_LIST, INTERFACES_TOP, Selection
+from mso.sampling import (
+    COMPONENT_LIST,
+    HARDWARE_TOP,
+    INTERFACE_LIST,
+    INTERFACES_TOP,
+    Selection,
+)
 
 READS, SAMPLES = "reads", "samples"
 VIEWS = (READS, SAMPLES)
@@ -99,6 +105,32 @@ class CardData:
 
     def _render(self, list_path: tuple[str, ...], selection: Selection, at: float | None,
                 view: str) -> etree._Element:
+        by_home = self._held_by_home(list_path, selection, view)
+        render = DeviceSimulator.hardware if list_path == COMPONENT_LIST else DeviceSimulator.interfaces
+        top = render(self._own, at, names=by_home.get(self._own, set()))
+        for home in self._adopted_from(by_home):
+            top.extend(render(home, at, names=by_home[home]))
+        return top
+
+    def shaped_interfaces(self, selection: Selection, shape: EntryShape, shape_key: Hashable,
+                          at: float | None = None, view: str = READS) -> etree._Element | None:
+        """``<interfaces>`` with what ``shape`` keeps of each held interface ``selection`` can
+        select, in the order ``nodes`` renders them (None: it keeps nothing)."""
+        by_home = self._held_by_home(INTERFACE_LIST, selection, view)
+        top = None
+        for home in (self._own, *self._adopted_from(by_home)):
+            part = home.shaped_interfaces(shape, shape_key, at, names=by_home.get(home, set()))
+            if part is None:
+                continue
+            if top is None:
+                top = part
+            else:
+                top.extend(list(part))
+        return top
+
+    def _held_by_home(self, list_path: tuple[str, ...], selection: Selection, view: str) -> dict[DeviceSimulator, set[str]]:
+        """The entry names of ``list_path`` held in ``view`` that ``selection`` can select, by
+        the simulator that renders them."""
         wanted = selection.entry_names(list_path, self._keys)
         held = self._held[view]
         candidates = held if wanted is None else {(list_path, (name,)) for name in wanted} & held
@@ -106,12 +138,11 @@ class CardData:
         for resource in candidates:
             if resource[0] == list_path:
                 by_home.setdefault(self._homes[resource], set()).add(resource[1][0])
-        render = DeviceSimulator.hardware if list_path == COMPONENT_LIST else DeviceSimulator.interfaces
-        top = render(self._own, at, names=by_home.get(self._own, set()))
-        for home in self._home_cards.values():  # adopted entries after its own, by home card
-            if home is not self._own and home in by_home:
-                top.extend(render(home, at, names=by_home[home]))
-        return top
+        return by_home
+
+    def _adopted_from(self, by_home: Mapping[DeviceSimulator, set[str]]) -> list[DeviceSimulator]:
+        """The other cards whose entries this one holds, in the order it adopted them."""
+        return [home for home in self._home_cards.values() if home is not self._own and home in by_home]
 
 
 def _port_order(name: str) -> tuple[int, ...]:

@@ -32,7 +32,6 @@ from agents.agent import CardReader
 from agents.card_data import CardData
 from mso.namespaces import INTERFACES
 from mso.notification_encoding import EnvelopeCodec
-from mso.sampling import selection_of
 from mso.schema import Schema
 from mso.subscription_model import (
     Encoding,
@@ -41,7 +40,12 @@ from mso.subscription_model import (
     Receiver,
     SubscriptionSpec,
 )
-from mso.subscription_runner import PeriodicJob, SharedSampler, UnionSampler
+from mso.subscription_runner import (
+    PeriodicJob,
+    SharedSampler,
+    SourceSampler,
+    UnionSampler,
+)
 from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 
 LEAVES = "<oper-status/><statistics><in-octets/><out-octets/></statistics>"
@@ -73,7 +77,7 @@ class Counter(asyncio.DatagramProtocol):
 async def run_once(schema: Schema, subscriptions: int, coordinated: bool, args: argparse.Namespace) -> Figures:
     card = CardData(1, args.ports, schema.key_index, boot_time=time.time() - 3600)
     reader = CardReader(card, schema)
-    sampler = UnionSampler(reader) if coordinated else SharedSampler(_Alone(reader))
+    sampler = UnionSampler(reader) if coordinated else SharedSampler(SourceSampler(reader))
     loop = asyncio.get_running_loop()
     counter = Counter()
     sink, _ = await loop.create_datagram_endpoint(lambda: counter, local_addr=("127.0.0.1", 0))
@@ -106,16 +110,6 @@ async def run_once(schema: Schema, subscriptions: int, coordinated: bool, args: 
     publisher.close()
     sink.close()
     return Figures(reads / max(1, instants), cpu / max(1, instants) * 1000, received, subscriptions * instants)
-
-
-class _Alone:
-    """The card read for one filter at a time (what ``SharedSampler`` asks of a source)."""
-
-    def __init__(self, reader: CardReader) -> None:
-        self._reader = reader
-
-    def sample(self, datastore: str, selection: FilterSpec | None):
-        return self._reader.cut(self._reader.read(datastore, selection_of(selection)), selection)
 
 
 async def main(args: argparse.Namespace) -> None:

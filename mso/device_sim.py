@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -40,6 +41,7 @@ _SENSOR_UPDATE_MS = 1000
 
 _COUNTER32_MODULUS = float(2**32)
 _MASK64 = 2**64 - 1
+_MAX_SHAPED = 200_000  # cut templates kept (a shape per filter, a template per link)
 
 _STATISTICS = (
     "in-octets",
@@ -171,15 +173,61 @@ class _Link:
     rates: tuple[float, ...]  # per second of uptime, in _STATISTICS order
 
     def render(self, boot_time: float, since_boot: float) -> str:
+        return self.template % self.values(boot_time, since_boot)
+
+    def values(self, boot_time: float, since_boot: float) -> tuple[object, ...]:
+        """What fills the template's holes at ``since_boot``, in their order."""
         up, last_change, uptime = self.flaps.state(since_boot)
         counters = [rate * uptime for rate in self.rates]
         for position in _COUNTER32_POSITIONS:
             counters[position] %= _COUNTER32_MODULUS
-        return self.template % (
-            "up" if up else "down",
-            _date_and_time(boot_time + last_change),
-            *counters,
-        )
+        return ("up" if up else "down", _date_and_time(boot_time + last_change), *counters)
+
+
+EntryShape = Callable[[str], "str | None"]
+"""What a read keeps of one interface entry: given the entry's XML with each moving value
+marked (``_marker(i)``), the XML it keeps with the markers where they were, or None when it
+keeps nothing. It must not depend on the values, which it cannot see."""
+
+
+def _marker(index: int) -> str:
+    return f"@@{index}@@"
+
+
+_MARKER = re.compile(r"@@(\d+)@@")
+_HOLE = re.compile(r"%[sd]")
+
+
+@dataclass(frozen=True, slots=True)
+class _ShapedTemplate:
+    """A link's template cut to a shape: its holes, and which of the link's values fill them."""
+
+    template: str
+    picks: tuple[int, ...]
+
+    @classmethod
+    def of(cls, link: _Link, shape: EntryShape) -> _ShapedTemplate | None:
+        holes = _HOLE.findall(link.template)
+        marked = _HOLE.sub(_Numbered(), link.template)
+        kept = shape(marked)
+        if kept is None:
+            return None
+        picks = tuple(int(number) for number in _MARKER.findall(kept))
+        return cls(_MARKER.sub(lambda match: holes[int(match[1])], kept.replace("%", "%%")), picks)
+
+    def render(self, values: tuple[object, ...]) -> str:
+        return self.template % tuple(values[pick] for pick in self.picks)
+
+
+class _Numbered:
+    """Replaces the n-th hole it is called for with the n-th marker."""
+
+    def __init__(self) -> None:
+        self._next = 0
+
+    def __call__(self, match: re.Match[str]) -> str:
+        self._next += 1
+        return _marker(self._next - 1)
 
 
 def _traffic_rates(rng: random.Random, speed_bps: int) -> tuple[float, ...]:
@@ -318,6 +366,7 @@ class DeviceSimulator:
         self._components = self._build_components()
         self._links = self._build_links()
         self._link_position = {link.name: position for position, link in enumerate(self._links)}
+        self._shaped: dict[tuple[Hashable, str], _ShapedTemplate | None] = {}
 
     # -- public API -------------------------------------------------------------------------
 
@@ -340,6 +389,26 @@ class DeviceSimulator:
         since_boot = self._since_boot(at)
         body = "".join([link.render(self.boot_time, since_boot) for link in self._links_named(names)])
         return parse_xml(f'<interfaces xmlns="{INTERFACES}">{body}</interfaces>'.encode())
+
+    def shaped_interfaces(self, shape: EntryShape, shape_key: Hashable, at: float | None = None,
+                          names: Collection[str] | None = None) -> etree._Element | None:
+        """``<interfaces>`` with only what ``shape`` keeps of each interface (None: of none):
+        each link's template is cut once per shape (``shape_key`` names it), so a read that
+        knows its filter renders only what the filter selects."""
+        since_boot = self._since_boot(at)
+        parts = []
+        for link in self._links_named(names):
+            key = (shape_key, link.name)
+            if key not in self._shaped:
+                if len(self._shaped) > _MAX_SHAPED:
+                    self._shaped.clear()
+                self._shaped[key] = _ShapedTemplate.of(link, shape)
+            shaped = self._shaped[key]
+            if shaped is not None:
+                parts.append(shaped.render(link.values(self.boot_time, since_boot)))
+        if not parts:
+            return None
+        return parse_xml(f'<interfaces xmlns="{INTERFACES}">{"".join(parts)}</interfaces>'.encode())
 
     def _links_named(self, names: Collection[str] | None) -> list[_Link]:
         """The links called ``names`` (None: all), in the device's order."""

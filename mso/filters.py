@@ -325,6 +325,36 @@ _EVERY_CHILD: _Picks = {}
 instance is selected whole (§6.2.5), which its parent copies as one node."""
 
 
+def shapes_entries_by_keys(filter_children: Sequence[etree._Element], list_path: tuple[str, str],
+                           keys: KeyIndex) -> bool:
+    """Whether a subtree filter reads only the top-level list ``list_path`` (a container and
+    its entries) and keeps of each entry what its structure and its keys decide, never its
+    other values: no content match below the entries' keys. Such a filter keeps of an entry
+    the same nodes whatever the entry's values are, so a source may cut its templates once."""
+    level = _level_of(tuple(filter_children))
+    if level.plan is None or not _renders_directly(level, (), keys):
+        return False
+    container, entry = list_path
+    top = level.plan
+    if top.content_matches or top.whole or top.named or set(top.inner) != {container}:
+        return False
+    inner = top.inner[container].plan
+    assert inner is not None
+    if inner.content_matches or inner.whole or set(inner.inner) | set(inner.named) != {entry}:
+        return False
+    entries = [inner.inner[entry]] if entry in inner.inner else list(inner.named[entry])
+    key_tags = set(keys.get(list_path, ()))
+    return all(set(sub.plan.content_matches) <= key_tags and _matches_nothing_below(sub)  # type: ignore[union-attr]
+               for sub in entries)
+
+
+def _matches_nothing_below(level: _Level) -> bool:
+    plan = level.plan
+    assert plan is not None
+    return not plan.named and all(not sub.plan.content_matches and _matches_nothing_below(sub)  # type: ignore[union-attr]
+                                  for sub in plan.inner.values())
+
+
 def _renders_directly(level: _Level, path: tuple[str, ...], keys: KeyIndex) -> bool:
     """Whether every sibling set of the filter below ``path`` has a plan for this schema's keys."""
     plan = level.plan

@@ -15,12 +15,13 @@ from functools import lru_cache
 
 from lxml import etree
 
-from mso.device_sim import DeviceSimulator
+from mso.device_sim import DeviceSimulator, EntryShape
 from mso.filters import (
     FilterError,
     KeyIndex,
     SharedEntries,
     selected_keys,
+    shapes_entries_by_keys,
     subtree_filter,
     xpath_filter,
 )
@@ -166,6 +167,29 @@ def apply_filter(data: etree._Element, spec: FilterSpec | None, keys: KeyIndex,
     if spec.kind == "subtree":
         return subtree_filter(data, subtree_children(spec.subtree_xml), keys, shared)
     return xpath_filter(data, spec.xpath, dict(spec.namespaces), keys)
+
+
+def interface_shape(spec: FilterSpec | None, keys: KeyIndex) -> EntryShape | None:
+    """What a subtree filter keeps of one interface entry, for a source to cut its templates
+    with (``DeviceSimulator.shaped_interfaces``): None unless the filter reads only
+    ``/interfaces/interface`` and decides by keys and structure alone
+    (``filters.shapes_entries_by_keys``). The shape applies the filter itself to the marked
+    entry, so what a shaped source renders is what the filter would keep of its full reading."""
+    if spec is None or spec.kind != "subtree":
+        return None
+    children = subtree_children(spec.subtree_xml)
+    if not shapes_entries_by_keys(children, INTERFACE_LIST, keys):
+        return None
+    entry_path = f"{INTERFACES_TOP}/{INTERFACE_LIST[1]}"
+
+    def shape(marked_entry: str) -> str | None:
+        data = parse_xml(f'<data><interfaces xmlns="{INTERFACES}">{marked_entry}</interfaces></data>'.encode())
+        kept = subtree_filter(data, children, keys).find(entry_path)
+        if kept is None:
+            return None
+        return etree.tostring(kept).decode().replace(f' xmlns="{INTERFACES}"', "", 1)
+
+    return shape
 
 
 def device_nodes(device: DeviceSimulator, selection: Selection, keys: KeyIndex, at: float | None = None,

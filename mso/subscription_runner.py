@@ -58,6 +58,10 @@ class SourceReader(Protocol):
         """What the filter selects of ``data`` (a new element; ``data`` is left as it was);
         ``shared``: the entries of ``data`` that cuts before this one found."""
 
+    def read_exact(self, datastore: str, selection: FilterSpec | None) -> etree._Element | None:
+        """What the filter selects, rendered as such by the source (None: it cannot; then it
+        is read and cut)."""
+
 
 def _micros(seconds: float) -> int:
     return round(seconds * 1e6)
@@ -132,7 +136,7 @@ class UnionSampler(SharedSampler):
     instant (an on-change poll, a resync) is read on its own, as ``SharedSampler`` does."""
 
     def __init__(self, source: SourceReader) -> None:
-        super().__init__(_ReadAndCut(source))
+        super().__init__(SourceSampler(source))
         self._source = source
         self._due_now: dict[str, list[FilterSpec | None]] = {}  # by datastore, at the current instant
         self._readings: dict[str, tuple[etree._Element, SharedEntries]] = {}  # by datastore, at the current instant
@@ -155,13 +159,17 @@ class UnionSampler(SharedSampler):
         return self._source.cut(data, selection, shared)
 
 
-class _ReadAndCut:
-    """A ``SourceReader`` as a plain ``Sampler``: read what one filter can select, cut its share."""
+class SourceSampler:
+    """A ``SourceReader`` as a plain ``Sampler`` of one filter at a time: rendered exactly when
+    the source can, else read for what the filter can select and cut."""
 
     def __init__(self, source: SourceReader) -> None:
         self._source = source
 
     def sample(self, datastore: str, selection: FilterSpec | None) -> etree._Element:
+        exact = self._source.read_exact(datastore, selection)
+        if exact is not None:
+            return exact
         return self._source.cut(self._source.read(datastore, selection_of(selection)), selection)
 
 
