@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from agents.card_data import READS, SAMPLES, VIEWS, CardData, ResourceError
+from agents.card_data import (
+    READS,
+    SAMPLES,
+    VIEWS,
+    CardData,
+    ResourceError,
+    SampledLinks,
+)
 from mso import control_channel as cc
 from mso.device_sim import EntryShape
 from mso.filters import FilterError, SharedEntries
@@ -72,7 +79,8 @@ class CardReader:
             shared: SharedEntries | None = None) -> etree._Element:
         return apply_filter(data, selection, self._keys, shared)
 
-    def read_exact(self, datastore: str, selection: FilterSpec | None) -> etree._Element | None:
+    def read_exact(self, datastore: str, selection: FilterSpec | None,
+                   sampled: SampledLinks | None = None) -> etree._Element | None:
         """A filter that keeps of each interface what its keys and structure decide is
         rendered from templates cut once to it: no full reading, no filtering pass."""
         if selection not in self._shapes:
@@ -83,7 +91,8 @@ class CardReader:
         if shape is None:
             return None
         data = etree.Element(DATA)
-        interfaces = self._card.shaped_interfaces(selection_of(selection), shape, selection, view=SAMPLES)
+        interfaces = self._card.shaped_interfaces(selection_of(selection), shape, selection, view=SAMPLES,
+                                                  sampled=sampled)
         if interfaces is not None:
             data.append(interfaces)
         return data

@@ -39,6 +39,10 @@ class ResourceError(ValueError):
     """A resource this card cannot take or give away."""
 
 
+SampledLinks = dict[DeviceSimulator, dict[str, tuple[object, ...]]]
+"""The values of links taken at one instant: by the simulator rendering them, then by name."""
+
+
 class CardData:
     def __init__(self, slot: int, interfaces: int, keys: KeyIndex, *, seed: int = 1, boot_time: float = 0.0) -> None:
         self.slot = slot
@@ -113,13 +117,17 @@ class CardData:
         return top
 
     def shaped_interfaces(self, selection: Selection, shape: EntryShape, shape_key: Hashable,
-                          at: float | None = None, view: str = READS) -> etree._Element | None:
+                          at: float | None = None, view: str = READS,
+                          sampled: SampledLinks | None = None) -> etree._Element | None:
         """``<interfaces>`` with what ``shape`` keeps of each held interface ``selection`` can
-        select, in the order ``nodes`` renders them (None: it keeps nothing)."""
+        select, in the order ``nodes`` renders them (None: it keeps nothing). ``sampled``:
+        what other shapes took of the links at this instant, shared (see
+        ``DeviceSimulator.shaped_interfaces``)."""
         by_home = self._held_by_home(INTERFACE_LIST, selection, view)
         top = None
         for home in (self._own, *self._adopted_from(by_home)):
-            part = home.shaped_interfaces(shape, shape_key, at, names=by_home.get(home, set()))
+            taken = None if sampled is None else sampled.setdefault(home, {})
+            part = home.shaped_interfaces(shape, shape_key, at, names=by_home.get(home, set()), sampled=taken)
             if part is None:
                 continue
             if top is None:

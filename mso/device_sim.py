@@ -391,10 +391,13 @@ class DeviceSimulator:
         return parse_xml(f'<interfaces xmlns="{INTERFACES}">{body}</interfaces>'.encode())
 
     def shaped_interfaces(self, shape: EntryShape, shape_key: Hashable, at: float | None = None,
-                          names: Collection[str] | None = None) -> etree._Element | None:
+                          names: Collection[str] | None = None,
+                          sampled: dict[str, tuple[object, ...]] | None = None) -> etree._Element | None:
         """``<interfaces>`` with only what ``shape`` keeps of each interface (None: of none):
         each link's template is cut once per shape (``shape_key`` names it), so a read that
-        knows its filter renders only what the filter selects."""
+        knows its filter renders only what the filter selects. ``sampled``: the links' values
+        already taken at this instant, by name (read from and added to), so several shapes
+        rendered at one instant share one sample of each link."""
         since_boot = self._since_boot(at)
         parts = []
         for link in self._links_named(names):
@@ -404,8 +407,13 @@ class DeviceSimulator:
                     self._shaped.clear()
                 self._shaped[key] = _ShapedTemplate.of(link, shape)
             shaped = self._shaped[key]
-            if shaped is not None:
-                parts.append(shaped.render(link.values(self.boot_time, since_boot)))
+            if shaped is None:
+                continue
+            if sampled is None:
+                values = link.values(self.boot_time, since_boot)
+            elif (values := sampled.get(link.name)) is None:  # type: ignore[assignment]
+                values = sampled[link.name] = link.values(self.boot_time, since_boot)
+            parts.append(shaped.render(values))
         if not parts:
             return None
         return parse_xml(f'<interfaces xmlns="{INTERFACES}">{"".join(parts)}</interfaces>'.encode())

@@ -58,9 +58,11 @@ class SourceReader(Protocol):
         """What the filter selects of ``data`` (a new element; ``data`` is left as it was);
         ``shared``: the entries of ``data`` that cuts before this one found."""
 
-    def read_exact(self, datastore: str, selection: FilterSpec | None) -> etree._Element | None:
+    def read_exact(self, datastore: str, selection: FilterSpec | None,
+                   sampled: dict | None = None) -> etree._Element | None:
         """What the filter selects, rendered as such by the source (None: it cannot; then it
-        is read and cut)."""
+        is read and cut). ``sampled``: what the source took at this instant for the other
+        filters rendered so, its own bookkeeping, for them all to share one sample."""
 
 
 def _micros(seconds: float) -> int:
@@ -130,19 +132,22 @@ def _expectation(spec: SubscriptionSpec) -> tuple[str, FilterSpec | None, int, i
 
 class UnionSampler(SharedSampler):
     """Sharing whatever the filters (issue 11, §5A.2 on the agents): when several expected
-    filters are due at one instant, the source is read once for all of them (the union of
-    what they can select) and each filter's share is cut from that one reading; each
-    subscription keeps its own id, receivers and encoding. A filter nobody expected at that
-    instant (an on-change poll, a resync) is read on its own, as ``SharedSampler`` does."""
+    filters are due at one instant, the source is sampled once for all of them and each
+    filter's share is cut from that one sample; each subscription keeps its own id, receivers
+    and encoding. The sample is the source's values at that instant where it renders a filter
+    exactly (each share rendered from them), else a reading of the union of what the filters
+    can select (each share cut from it). A filter nobody expected at that instant (an
+    on-change poll, a resync) is read on its own, as ``SharedSampler`` does."""
 
     def __init__(self, source: SourceReader) -> None:
         super().__init__(SourceSampler(source))
         self._source = source
         self._due_now: dict[str, list[FilterSpec | None]] = {}  # by datastore, at the current instant
         self._readings: dict[str, tuple[etree._Element, SharedEntries]] = {}  # by datastore, at the current instant
+        self._sampled: dict[str, dict] = {}  # by datastore: the source's values taken at the current instant
 
     def _new_instant(self) -> None:
-        self._due_now, self._readings = {}, {}
+        self._due_now, self._readings, self._sampled = {}, {}, {}
 
     def _take(self, micros: int, datastore: str, selection: FilterSpec | None) -> etree._Element:
         due = self._due_now.get(datastore)
@@ -150,6 +155,12 @@ class UnionSampler(SharedSampler):
             due = self._due_now[datastore] = self._due(micros, datastore)
         if len(due) < 2 or selection not in due:
             return super()._take(micros, datastore, selection)
+        first = datastore not in self._sampled
+        exact = self._source.read_exact(datastore, selection, self._sampled.setdefault(datastore, {}))
+        if exact is not None:
+            if first:
+                self.reads += 1
+            return exact
         reading = self._readings.get(datastore)
         if reading is None:
             self.reads += 1

@@ -42,7 +42,7 @@ class CountingReader:
     def cut(self, data, selection, shared=None):
         return self._reader.cut(data, selection, shared)
 
-    def read_exact(self, datastore, selection):
+    def read_exact(self, datastore, selection, sampled=None):
         return None  # every reading goes through read, where it is counted
 
 
@@ -182,3 +182,22 @@ def test_periodic_jobs_tell_the_sampler_what_they_will_ask_for_and_stop_telling(
     assert [p.findtext(qn(YANG_PUSH, "id")) for p in pushes] == ["1", "2", "3"]
     shares(sampler, specs[:2], AT + 1)  # stopped: nobody expects them, so each is read alone
     assert sampler.reads == 3
+
+
+def test_shares_rendered_from_one_sample_of_the_links_agree_on_every_counter(schema) -> None:
+    card = CardData(1, 6, schema.key_index, boot_time=AT - 3600)
+    sampler = UnionSampler(CardReader(card, schema))
+    overlapping = [spec(1, named("1/0/0", "1/0/1", leaf="<statistics><in-octets/></statistics>")),
+                   spec(2, named("1/0/1", "1/0/2", leaf="<statistics><in-octets/><out-octets/></statistics>"))]
+    for s in overlapping:
+        sampler.expect(s)
+    first, second = (sampler.sample_at(AT, "ds:operational", s.filter) for s in overlapping)
+    assert sampler.reads == 1  # one sample of the links for both, each share rendered from it
+
+    def in_octets(data: etree._Element) -> dict[str, str]:
+        return {entry.findtext(qn(INTERFACES, "name")): entry.findtext(f"{{{INTERFACES}}}statistics/{{{INTERFACES}}}in-octets")
+                for entry in data.iter(qn(INTERFACES, "interface"))}
+
+    assert set(in_octets(first)) == {"1/0/0", "1/0/1"} and set(in_octets(second)) == {"1/0/1", "1/0/2"}
+    assert in_octets(first)["1/0/1"] == in_octets(second)["1/0/1"]  # the same sample, not two readings
+    assert second.find(f".//{{{INTERFACES}}}out-octets") is not None and first.find(f".//{{{INTERFACES}}}out-octets") is None
