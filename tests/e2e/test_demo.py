@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -39,5 +40,11 @@ def test_the_demo_shows_merged_records_from_the_bus_a_refused_stranger_and_a_coo
     (summary,) = [line for line in output.splitlines() if line.startswith("demo: summary for 'analyst'")]
     assert "on subject mso.out.analyst, which only 'analyst' may read" in summary
     assert all(f"interface[name='{port}']: " in summary for port in ("mgmt0", "1/0/1", "2/0/1", "3/0/1")), summary
+    (sampling,) = [line for line in output.splitlines() if line.startswith("demo: readings of their own data")]
+    readings = {int(g): (int(taken), int(instants)) for g, taken, instants
+                in re.findall(r"generator (\d+): (\d+) readings at (\d+) instants", sampling)}
+    assert set(readings) == {1, 2, 3, 4}, sampling
+    # the cards serve the collector's subscription and the reporting job's, read once per instant
+    assert all(0 < taken <= instants + 1 for generator, (taken, instants) in readings.items() if generator > 1), sampling
     records = [line for line in output.splitlines() if line.startswith("bus ports (ops): record")]
     assert len(records) >= 2 and all("generators 1,2,3,4 complete" in line for line in records), output
