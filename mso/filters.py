@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -284,15 +284,31 @@ class SharedEntries:
         """``parent``'s ``tag`` entries by key values, with their positions (None: two entries
         share a key, which only the general evaluation renders as it should)."""
         if (parent, tag) not in self._lists:
-            found: _Entries | None = {}
-            for position, entry in enumerate(parent.iterchildren(tag)):
-                key = _entry_key(entry, key_tags)
-                if key in found:  # type: ignore[operator]
-                    found = None
-                    break
-                found[key] = (position, entry)  # type: ignore[index]
-            self._lists[parent, tag] = found
+            self._lists[parent, tag] = _entries_by_key(parent, tag, key_tags)
         return self._lists[parent, tag]
+
+
+def _entries_by_key(parent: etree._Element, tag: str, key_tags: tuple[str, ...],
+                    only: Collection[tuple[str, ...]] | None = None) -> _Entries | None:
+    """``parent``'s ``tag`` entries by key values, with their positions (``only``: those keys
+    alone); None when two share a key."""
+    found: _Entries = {}
+    single = key_tags[0] if len(key_tags) == 1 else None
+    for position, entry in enumerate(parent.iterchildren(tag)):
+        try:
+            first = entry[0]
+        except IndexError:
+            first = None
+        if first is not None and first.tag == single:  # the common case, read inline
+            key: tuple[str, ...] = ((first.text or "").strip(),)
+        else:
+            key = _entry_key(entry, key_tags)
+        if only is not None and key not in only:
+            continue
+        if key in found:
+            return None
+        found[key] = (position, entry)
+    return found
 
 
 def subtree_filter(
@@ -379,31 +395,42 @@ def _render_plan(out: etree._Element, parent: etree._Element, plan: _Plan, path:
     is false, so ``parent`` is not selected; ``_EVERY_CHILD``: it is selected whole (§6.2.5);
     else whether anything was selected. ``parent_nsmap`` is ``parent.nsmap``, read once."""
     matches = plan.content_matches
-    for tag, value in matches.items():
-        if not any(_stripped_text(node) == value for node in parent.iterchildren(tag)):
-            return None
-    if matches and not plan.whole and not plan.inner and not plan.named:
+    if not _matches_all(parent, matches):
+        return None
+    if _only_matches(plan):
         return _EVERY_CHILD
     key_tags = keys.get(path, ()) if path else ()
     named = {tag: plan.entry_levels(path + (tag,), keys) for tag in plan.named} if plan.named else None
     selected = False
-    children: Iterable[etree._Element] = parent.iterchildren(*plan.tags, *key_tags)  # in data order
-    if shared is not None and named and len(plan.tags) == 1 and not key_tags:
-        # only named entries here: look them up in the shared index, and keep data order
+    # (child, its sublevel when known): in data order, the tags the plan reads only
+    children: Iterable[tuple[etree._Element, _Level | None]] = (
+        (child, None) for child in parent.iterchildren(*plan.tags, *key_tags))
+    if named and len(plan.tags) == 1 and not key_tags:
+        # only named entries here: find them by key (in the index the cuts of one reading
+        # share, or in one pass keeping only those), and keep data order
         (tag,) = plan.tags
-        entries = shared.of(parent, tag, keys[path + (tag,)])
+        wanted = named[tag] or {}
+        entries = (shared.of(parent, tag, keys[path + (tag,)]) if shared is not None
+                   else _entries_by_key(parent, tag, keys[path + (tag,)], wanted))
         if entries is not None:
-            children = [entry for _, entry in sorted(entries[values] for values in named[tag] or ()
-                                                     if values in entries)]
-    for child in children:
+            children = [(entry, wanted[values]) for values, (_, entry) in
+                        sorted(((values, entries[values]) for values in wanted if values in entries),
+                               key=lambda item: item[1][0])]
+    for child, sublevel in children:
         tag = child.tag
         if tag in plan.whole or (tag in matches and _stripped_text(child) == matches[tag]):
             out.append(_detached_copy(child))
             selected = True
             continue
-        sublevel = plan.inner.get(tag)
+        if sublevel is None:
+            sublevel = plan.inner.get(tag)
         if sublevel is None and named and tag in named:
             sublevel = named[tag].get(_entry_key(child, keys[path + (tag,)]))  # type: ignore[union-attr]
+        if sublevel is not None and _only_matches(sublevel.plan):  # type: ignore[arg-type]
+            if _matches_all(child, sublevel.plan.content_matches):  # type: ignore[union-attr]
+                out.append(_detached_copy(child))  # selected whole (§6.2.5)
+                selected = True
+            continue
         if sublevel is not None:
             nsmap = child.nsmap
             declared = {prefix: uri for prefix, uri in nsmap.items() if parent_nsmap.get(prefix) != uri}
@@ -420,6 +447,15 @@ def _render_plan(out: etree._Element, parent: etree._Element, plan: _Plan, path:
         elif tag in key_tags:
             out.append(_detached_copy(child))  # kept only if something else is
     return selected
+
+
+def _only_matches(plan: _Plan) -> bool:
+    """Whether a sibling set holds content matches alone (its instance is then taken whole)."""
+    return bool(plan.content_matches) and not plan.whole and not plan.inner and not plan.named
+
+
+def _matches_all(node: etree._Element, matches: Mapping[str, str]) -> bool:
+    return all(any(_stripped_text(child) == value for child in node.iterchildren(tag)) for tag, value in matches.items())
 
 
 def _select_level(
