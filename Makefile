@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) -m bench.push
 	$(PY) -m bench.decompose
 	$(PY) -m bench.scaling
+	$(PY) -m bench.coordination
 	$(PY) -m bench.collector
 	$(PY) -m bench.bus
 	$(PY) -m bench.soak
