@@ -35,7 +35,13 @@ from mso.device_sim import EntryShape
 from mso.filters import FilterError, SharedEntries
 from mso.namespaces import NETCONF_BASE, qn
 from mso.notification_encoding import EnvelopeCodec
-from mso.sampling import Selection, apply_filter, interface_shape, selection_of
+from mso.sampling import (
+    MAX_SHAPES,
+    Selection,
+    apply_filter,
+    interface_shape,
+    selection_of,
+)
 from mso.schema import Schema
 from mso.subscription_model import FilterSpec
 from mso.subscription_runner import Job, JobFactory, UnionSampler
@@ -43,7 +49,6 @@ from mso.udp_notif_sender import ReceiversEmitter, UdpNotifPublisher
 
 log = logging.getLogger("mso.agent")
 DATA = qn(NETCONF_BASE, "data")
-MAX_SHAPES = 1024  # filters whose cut templates a card keeps (the components it runs, and some)
 
 
 class RegistrationRefused(Exception):

@@ -169,6 +169,9 @@ def apply_filter(data: etree._Element, spec: FilterSpec | None, keys: KeyIndex,
     return xpath_filter(data, spec.xpath, dict(spec.namespaces), keys)
 
 
+MAX_SHAPES = 1024  # filters whose shapes a reader keeps (the subscriptions it runs, and some)
+
+
 def interface_shape(spec: FilterSpec | None, keys: KeyIndex) -> EntryShape | None:
     """What a subtree filter keeps of one interface entry, for a source to cut its templates
     with (``DeviceSimulator.shaped_interfaces``): None unless the filter reads only

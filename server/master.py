@@ -13,9 +13,23 @@ from lxml import etree
 
 from mso.device_sim import CardSpec, DeviceSimulator
 from mso.generators import MASTER_PUBLISHER_ID
-from mso.namespaces import DISTRIBUTED_EXPORT, NACM, NETCONF_MONITORING, NRM, SUBSCRIBED_NOTIFICATIONS, YANG_LIBRARY, qn
+from mso.namespaces import (
+    DISTRIBUTED_EXPORT,
+    NACM,
+    NETCONF_MONITORING,
+    NRM,
+    SUBSCRIBED_NOTIFICATIONS,
+    YANG_LIBRARY,
+    qn,
+)
 from mso.notification_encoding import EnvelopeCodec
-from mso.sampling import COMPONENT_LIST, HARDWARE_TOP, INTERFACE_LIST, INTERFACES_TOP, device_nodes
+from mso.sampling import (
+    COMPONENT_LIST,
+    HARDWARE_TOP,
+    INTERFACE_LIST,
+    INTERFACES_TOP,
+    device_nodes,
+)
 from mso.schema import Schema, ValidationError
 from mso.subscription_model import AgentReceiver
 from mso.subscription_runner import JobFactory, SharedSampler
@@ -30,6 +44,7 @@ from server.datastore import DatastoreError, RunningDatastore
 from server.delivery import PushSummaries
 from server.dynamic_subscriptions import DynamicSubscriptions
 from server.event_stream import STREAMS, EventStream
+from server.login_guard import LoginGuard
 from server.monitoring import netconf_state
 from server.nacm import Nacm
 from server.netconf_ops import ROLLBACK_ON_ERROR, DatastoreServices, NetconfOperations
@@ -41,7 +56,6 @@ from server.operational import DatastoreSampler, DeviceReader, OperationalDatast
 from server.originators import Originators
 from server.placement import Placement
 from server.resource_location import Resource
-from server.login_guard import LoginGuard
 from server.rpc import Dispatcher
 from server.session import SEND_BUFFER_HIGH
 from server.sessions import SessionRegistry
@@ -184,7 +198,9 @@ class Master:
 
     def _add_state_sources(self) -> None:
         keys, schema, add = self.schema.key_index, self.schema, self.operational.add_source
-        add({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(self.device, s, keys), fresh=True)
+        add({HARDWARE_TOP, INTERFACES_TOP}, lambda s: device_nodes(self.device, s, keys), fresh=True,
+            shaped=lambda shape, key, s: self.device.shaped_interfaces(shape, key,
+                                                                       names=s.entry_names(INTERFACE_LIST, keys)))
         add({qn(DISTRIBUTED_EXPORT, "resource-location-table")},
             lambda s: [self.originators.element(self.placement.master_jobs(),
                                                 (self.sampler.reads, self.sampler.instants))])

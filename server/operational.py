@@ -12,21 +12,32 @@ source that ignores the hint is merely slower, never wrong.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from copy import deepcopy
 from dataclasses import dataclass
 from typing import Protocol
 
 from lxml import etree
 
+from mso.device_sim import EntryShape
 from mso.filters import KeyIndex, merge_into
 from mso.generators import MASTER_GENERATOR
-from mso.sampling import EVERYTHING, Selection, apply_filter, selection_of
+from mso.sampling import (
+    EVERYTHING,
+    INTERFACES_TOP,
+    MAX_SHAPES,
+    Selection,
+    apply_filter,
+    interface_shape,
+    selection_of,
+)
 from mso.subscription_model import FilterSpec
 from server.datastore import RunningDatastore, empty_data
 from server.decompose import NOTHING, Decomposition
 
 Produce = Callable[[Selection], Iterable[etree._Element]]
+ShapedInterfaces = Callable[[EntryShape, Hashable, Selection], "etree._Element | None"]
+"""A source's ``<interfaces>`` with what a shape keeps of each entry (``DeviceSimulator.shaped_interfaces``)."""
 
 
 class Device(Protocol):
@@ -44,6 +55,7 @@ class StateSource:
     tags: frozenset[str]  # Clark names of the top-level nodes it produces
     produce: Produce
     fresh: bool = False  # it makes new elements on every call, so a snapshot may take them as they are
+    shaped: ShapedInterfaces | None = None  # renders its interfaces as a shape keeps them
 
 
 class OperationalDatastore:
@@ -52,8 +64,24 @@ class OperationalDatastore:
         self._keys = keys
         self._sources: list[StateSource] = []
 
-    def add_source(self, tags: Iterable[str], produce: Produce, *, fresh: bool = False) -> None:
-        self._sources.append(StateSource(frozenset(tags), produce, fresh))
+    def add_source(self, tags: Iterable[str], produce: Produce, *, fresh: bool = False,
+                   shaped: ShapedInterfaces | None = None) -> None:
+        self._sources.append(StateSource(frozenset(tags), produce, fresh, shaped))
+
+    def shaped(self, shape: EntryShape, shape_key: Hashable, selection: Selection) -> etree._Element | None:
+        """A ``<data>`` tree with what ``shape`` keeps of every interface, when one source alone
+        holds the interfaces and renders shapes, and running configures none of them (else
+        None: read and filter the snapshot)."""
+        if self._running.root.find(INTERFACES_TOP) is not None:
+            return None
+        sources = [source for source in self._sources if INTERFACES_TOP in source.tags]
+        if len(sources) != 1 or sources[0].shaped is None:
+            return None
+        data = empty_data()
+        interfaces = sources[0].shaped(shape, shape_key, selection)
+        if interfaces is not None:
+            data.append(interfaces)
+        return data
 
     def snapshot(self, selection: Selection = EVERYTHING) -> etree._Element:
         """A fresh ``<data>`` tree holding at least what ``selection`` can select."""
@@ -83,19 +111,33 @@ def _none_shared(data: etree._Element, nodes: list[etree._Element]) -> bool:
 
 class DatastoreSampler:
     """The subscription runner's sampler on the Master: its own datastores, filtered (what it
-    shares with agents is theirs to sample)."""
+    shares with agents is theirs to sample). A filter that keeps of each interface what its
+    keys and structure decide is rendered from templates cut once to it, as agents do: the
+    Master's own share of a device-wide subscription is sampled every period, and a
+    snapshot filtered each time costs it more than the push itself."""
 
     def __init__(self, running: RunningDatastore, operational: OperationalDatastore, keys: KeyIndex) -> None:
         self._running = running
         self._operational = operational
         self._keys = keys
+        self._shapes: dict[FilterSpec | None, EntryShape | None] = {}
 
     def sample(self, datastore: str, selection: FilterSpec | None) -> etree._Element:
         if datastore == "ds:running":
-            data = self._running.root
-        else:
-            data = self._operational.snapshot(selection_of(selection))
-        return apply_filter(data, selection, self._keys)
+            return apply_filter(self._running.root, selection, self._keys)
+        shape = self._shape(selection)
+        if shape is not None:
+            shaped = self._operational.shaped(shape, selection, selection_of(selection))
+            if shaped is not None:
+                return shaped
+        return apply_filter(self._operational.snapshot(selection_of(selection)), selection, self._keys)
+
+    def _shape(self, selection: FilterSpec | None) -> EntryShape | None:
+        if selection not in self._shapes:
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.clear()
+            self._shapes[selection] = interface_shape(selection, self._keys)
+        return self._shapes[selection]
 
 
 def with_agents(operational: OperationalDatastore, parts: Iterable[etree._Element], selection: FilterSpec | None,
