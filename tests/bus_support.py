@@ -102,7 +102,8 @@ class Consumer:
         return self
 
     async def records(self, count: int, timeout: float = 20.0, kind: str = "periodic") -> list[dict]:
-        """The next ``count`` records of ``kind`` (others are acknowledged and skipped)."""
+        """The next ``count`` records of ``kind`` (others are acknowledged and skipped); a job a
+        bus worker serves gets deliveries, whose notifications are its records."""
         found: list[dict] = []
         deadline = asyncio.get_running_loop().time() + timeout
         while len(found) < count:
@@ -116,8 +117,8 @@ class Consumer:
                 for message in messages:
                     record = json.loads(message.data)
                     await message.ack()
-                    if record["kind"] == kind:
-                        found.append(record)
+                    delivered = record["notifications"] if record["kind"] == "delivery" else [record]
+                    found += [notification for notification in delivered if notification["kind"] == kind]
         return found[:count]
 
     async def close(self) -> None:

@@ -21,6 +21,8 @@ import nats
 import pytest
 from lxml import etree
 
+from mso import bus
+from mso.date_and_time import parse_epoch
 from mso.namespaces import MESSAGE_BUS, NRM, SUBSCRIBED_NOTIFICATIONS, qn
 from mso.netconf_client import NetconfClient
 from mso.rpc_error import RpcError
@@ -82,6 +84,27 @@ def names(record: dict) -> set[str]:
     return {i["name"] for i in record["data"]["ietf-interfaces:interfaces"]["interface"]}
 
 
+async def topic_record(master: ServerProcess, url: str, topic: str, wanted, timeout: float = 30.0) -> dict:
+    """The first periodic record on ``topic`` that ``wanted`` accepts, read as the Master (no
+    polling job may name a system-created collection's topic)."""
+    password = json.loads((master.state_dir / "bus" / "bus.json").read_text())["passwords"]["mso-master"]
+    client = await nats.connect(url, user="mso-master", password=password, allow_reconnect=False)
+    received: asyncio.Queue = asyncio.Queue()
+    try:
+        await client.subscribe(bus.topic_subject(topic), cb=received.put)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                record = json.loads((await asyncio.wait_for(received.get(), left)).data)
+            except asyncio.TimeoutError:
+                break
+            if record.get("kind") == "periodic" and wanted(record):
+                return record
+        raise AssertionError(f"no such record on topic {topic!r} within {timeout} s")
+    finally:
+        await client.close()
+
+
 def test_requests_for_data_are_attached_widen_a_collection_or_create_one_and_narrow_it(server_factory,
                                                                                         bus_url) -> None:
     master = server_factory(extra_args=MASTER_ARGS)
@@ -125,9 +148,17 @@ def test_requests_for_data_are_attached_widen_a_collection_or_create_one_and_nar
         (modified,) = await bob.records(1, kind="state")
         assert modified["event"] == "ietf-subscribed-notifications:subscription-modified"
         assert "1/0/0" in modified["data"]["ietf-yang-push:datastore-xpath-filter"]
-        widened = []
-        while not widened:
-            widened = [r for r in await bob.records(1) if names(r) == {"1/0/0", "1/0/2"}]
+        # the collection's topic carries both ports; each consumer still gets only the port it asked for
+        widened = await topic_record(master, bus_url, "sys-1", lambda r: names(r) == {"1/0/0", "1/0/2"})
+        carol = await Consumer(bus_url, "carol", "carol-secret", "c").open()
+        for consumer, port in ((bob, "1/0/2"), (carol, "1/0/0")):
+            while True:
+                (record,) = await consumer.records(1)
+                interfaces = record["data"].get("ietf-interfaces:interfaces", {}).get("interface", [])
+                assert {entry["name"] for entry in interfaces} <= {port}, record  # never another's port
+                if parse_epoch(record["time"]) >= parse_epoch(widened["time"]):  # cut from the widened records
+                    assert names(record) == {port} and set(interfaces[0]) == {"name", "statistics"}, record
+                    break
 
         await client.rpc(bus_edit(None, polling_job("c", "", "", [], operation="delete")))
         states = await until(client, lambda s: s.get("sys-1", {}).get("reportingPeriod") == ["100"])
@@ -135,7 +166,7 @@ def test_requests_for_data_are_attached_widen_a_collection_or_create_one_and_nar
         await client.rpc(bus_edit(None, polling_job("b", "", "", [], operation="delete")))
         states = await until(client, lambda s: "sys-1" not in s)  # ended with its last consumer
         assert await subscriptions(client) == 1 and states["pm"]["pollingJobs"] == ["a"]
-        for consumer in (alice, bob):
+        for consumer in (alice, bob, carol):
             await consumer.close()
         await client.close()
 
