@@ -31,17 +31,10 @@ from agents.card_data import (
     SampledLinks,
 )
 from mso import control_channel as cc
-from mso.device_sim import EntryShape
 from mso.filters import FilterError, SharedEntries
 from mso.namespaces import NETCONF_BASE, qn
 from mso.notification_encoding import EnvelopeCodec
-from mso.sampling import (
-    MAX_SHAPES,
-    Selection,
-    apply_filter,
-    interface_shape,
-    selection_of,
-)
+from mso.sampling import Selection, Shapes, apply_filter, selection_of
 from mso.schema import Schema
 from mso.subscription_model import FilterSpec
 from mso.subscription_runner import Job, JobFactory, UnionSampler
@@ -73,7 +66,7 @@ class CardReader:
     def __init__(self, card: CardData, schema: Schema) -> None:
         self._card = card
         self._keys = schema.key_index
-        self._shapes: dict[FilterSpec | None, EntryShape | None] = {}
+        self._shapes = Shapes(schema.key_index)
 
     def read(self, datastore: str, selection: Selection) -> etree._Element:
         data = etree.Element(DATA)
@@ -88,11 +81,7 @@ class CardReader:
                    sampled: SampledLinks | None = None) -> etree._Element | None:
         """A filter that keeps of each interface what its keys and structure decide is
         rendered from templates cut once to it: no full reading, no filtering pass."""
-        if selection not in self._shapes:
-            if len(self._shapes) >= MAX_SHAPES:
-                self._shapes.clear()
-            self._shapes[selection] = interface_shape(selection, self._keys)
-        shape = self._shapes[selection]
+        shape = self._shapes.of(selection)
         if shape is None:
             return None
         data = etree.Element(DATA)

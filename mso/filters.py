@@ -111,11 +111,15 @@ def _detached_copy(node: etree._Element) -> etree._Element:
     return duplicate
 
 
-def _declared_here(node: etree._Element) -> dict[str | None, str]:
-    """The namespace declarations ``node`` adds to its parent's, so copies keep the prefixes."""
-    parent = node.getparent()
-    inherited = parent.nsmap if parent is not None else {}
-    return {prefix: uri for prefix, uri in node.nsmap.items() if inherited.get(prefix) != uri}
+def _declared_here(node: etree._Element, nsmap: Mapping[str | None, str] | None = None,
+                   inherited: Mapping[str | None, str] | None = None) -> dict[str | None, str]:
+    """The namespace declarations ``node`` adds to its parent's, so copies keep the prefixes
+    (``nsmap`` and ``inherited``: the node's and its parent's, when already read)."""
+    if inherited is None:
+        parent = node.getparent()
+        inherited = parent.nsmap if parent is not None else {}
+    return {prefix: uri for prefix, uri in (node.nsmap if nsmap is None else nsmap).items()
+            if inherited.get(prefix) != uri}
 
 
 def _element_children(node: etree._Element) -> Iterator[etree._Element]:
@@ -293,16 +297,8 @@ def _entries_by_key(parent: etree._Element, tag: str, key_tags: tuple[str, ...],
     """``parent``'s ``tag`` entries by key values, with their positions (``only``: those keys
     alone); None when two share a key."""
     found: _Entries = {}
-    single = key_tags[0] if len(key_tags) == 1 else None
     for position, entry in enumerate(parent.iterchildren(tag)):
-        try:
-            first = entry[0]
-        except IndexError:
-            first = None
-        if first is not None and first.tag == single:  # the common case, read inline
-            key: tuple[str, ...] = ((first.text or "").strip(),)
-        else:
-            key = _entry_key(entry, key_tags)
+        key = _entry_key(entry, key_tags)
         if only is not None and key not in only:
             continue
         if key in found:
@@ -433,7 +429,7 @@ def _render_plan(out: etree._Element, parent: etree._Element, plan: _Plan, path:
             continue
         if sublevel is not None:
             nsmap = child.nsmap
-            declared = {prefix: uri for prefix, uri in nsmap.items() if parent_nsmap.get(prefix) != uri}
+            declared = _declared_here(child, nsmap, parent_nsmap)
             partial = etree.SubElement(out, tag, child.attrib, declared) if declared or child.attrib \
                 else etree.SubElement(out, tag)
             inner = _render_plan(partial, child, sublevel.plan, path + (tag,), keys, nsmap,  # type: ignore[arg-type]
@@ -531,16 +527,8 @@ class _EntryIndex:
         named = {values for test, sublevel in self._level.containments if test.tag == tag and not test.attributes
                  if (values := _key_values(sublevel, key_tags)) is not None}
         index: dict[tuple[str, ...], list[etree._Element]] = {}
-        single = key_tags[0] if len(key_tags) == 1 else None
         for entry in self._parent.iterchildren(tag):
-            try:
-                first = entry[0]
-            except IndexError:  # no children, so no key a filter could name
-                continue
-            if first.tag == single:  # the common case, read inline
-                key: tuple[str, ...] = ((first.text or "").strip(),)
-            else:
-                key = _entry_key(entry, key_tags)
+            key = _entry_key(entry, key_tags)
             if key in named:
                 index.setdefault(key, []).append(entry)
         return index
@@ -549,6 +537,13 @@ class _EntryIndex:
 def _entry_key(entry: etree._Element, key_tags: tuple[str, ...]) -> tuple[str, ...]:
     """A list entry's key values. Keys come first, in key order (RFC 7950 §7.8.5), so the
     first children are read before any search."""
+    if len(key_tags) == 1:  # the common case, read inline
+        try:
+            first = entry[0]
+        except IndexError:
+            return ("",)
+        if first.tag == key_tags[0]:
+            return ((first.text or "").strip(),)
     try:
         leaves = [entry[position] for position in range(len(key_tags))]
     except IndexError:

@@ -172,6 +172,22 @@ def apply_filter(data: etree._Element, spec: FilterSpec | None, keys: KeyIndex,
 MAX_SHAPES = 1024  # filters whose shapes a reader keeps (the subscriptions it runs, and some)
 
 
+class Shapes:
+    """The shape of each filter a reader is asked for (``interface_shape``; None for those it
+    cannot shape), found once per filter: a subscription asks with the same filter every tick."""
+
+    def __init__(self, keys: KeyIndex) -> None:
+        self._keys = keys
+        self._found: dict[FilterSpec | None, EntryShape | None] = {}
+
+    def of(self, spec: FilterSpec | None) -> EntryShape | None:
+        if spec not in self._found:
+            if len(self._found) >= MAX_SHAPES:
+                self._found.clear()
+            self._found[spec] = interface_shape(spec, self._keys)
+        return self._found[spec]
+
+
 def interface_shape(spec: FilterSpec | None, keys: KeyIndex) -> EntryShape | None:
     """What a subtree filter keeps of one interface entry, for a source to cut its templates
     with (``DeviceSimulator.shaped_interfaces``): None unless the filter reads only

@@ -34,6 +34,12 @@ class Periodic:
     period_cs: int  # centiseconds (RFC 8641 yp:period)
     anchor_time: datetime | None = None
 
+    @property
+    def anchor_seconds(self) -> float:
+        """The anchor as POSIX seconds: ticks fall on it plus multiples of the period (the
+        epoch when the subscription names none)."""
+        return self.anchor_time.timestamp() if self.anchor_time else 0.0
+
 
 @dataclass(frozen=True)
 class OnChange:

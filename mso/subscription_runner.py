@@ -126,8 +126,7 @@ class SharedSampler:
 def _expectation(spec: SubscriptionSpec) -> tuple[str, FilterSpec | None, int, int]:
     trigger = spec.trigger
     assert isinstance(trigger, Periodic) and spec.datastore is not None
-    anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else 0.0
-    return spec.datastore, spec.filter, trigger.period_cs * 10_000, _micros(anchor)
+    return spec.datastore, spec.filter, trigger.period_cs * 10_000, _micros(trigger.anchor_seconds)
 
 
 class UnionSampler(SharedSampler):
@@ -311,7 +310,7 @@ class PeriodicJob(Job):
         self._period = trigger.period_cs / 100
         # no anchor-time: multiples of the period since the epoch (the Master fills one in for
         # the subscriptions it accepts, see subscription_model.anchored)
-        self._anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else 0.0
+        self._anchor = trigger.anchor_seconds
         self._last_tick: float | None = None
         self.skipped_ticks = 0  # ticks passed over because the one before fired a period late or more
         self._expected = False  # whether the sampler was told this job samples at its ticks

@@ -25,10 +25,9 @@ from mso.generators import MASTER_GENERATOR
 from mso.sampling import (
     EVERYTHING,
     INTERFACES_TOP,
-    MAX_SHAPES,
     Selection,
+    Shapes,
     apply_filter,
-    interface_shape,
     selection_of,
 )
 from mso.subscription_model import FilterSpec
@@ -120,7 +119,7 @@ class DatastoreSampler:
         self._running = running
         self._operational = operational
         self._keys = keys
-        self._shapes: dict[FilterSpec | None, EntryShape | None] = {}
+        self._shapes = Shapes(keys)
 
     def sample(self, datastore: str, selection: FilterSpec | None) -> etree._Element:
         if datastore == "ds:running":
@@ -133,11 +132,7 @@ class DatastoreSampler:
         return apply_filter(self._operational.snapshot(selection_of(selection)), selection, self._keys)
 
     def _shape(self, selection: FilterSpec | None) -> EntryShape | None:
-        if selection not in self._shapes:
-            if len(self._shapes) >= MAX_SHAPES:
-                self._shapes.clear()
-            self._shapes[selection] = interface_shape(selection, self._keys)
-        return self._shapes[selection]
+        return self._shapes.of(selection)
 
 
 def with_agents(operational: OperationalDatastore, parts: Iterable[etree._Element], selection: FilterSpec | None,

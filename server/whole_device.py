@@ -106,7 +106,7 @@ class WholeDevice:
             return self._poll
         period = trigger.period_cs / 100
         lead = min(self._lead, period / 2)
-        anchor = trigger.anchor_time.timestamp() if trigger.anchor_time else 0.0
+        anchor = trigger.anchor_seconds
         now = self._now()
         tick = anchor + math.floor((now + lead - anchor) / period + 1) * period
         return max(0.0, tick - lead - now)

@@ -179,10 +179,7 @@ def test_the_broker_killed_is_started_again_and_consumers_resume(server_factory)
 
     async def body() -> tuple[list[dict], list[dict]]:
         client = await connect(master)
-        await client.rpc(bus_edit(bus_url, reporting_job("pm", "cards", CARDS),
-                                  polling_job("a", "alice", SECRET, ["cards"])))
-        await until_enabled(client, "pm", "a")
-        alice = await Consumer(bus_url, "alice", SECRET, "a").open()
+        alice = await reading_cards(client, bus_url)
         first = await alice.records(2)
         await alice.close()
         (broker,) = children(master.process.pid, "nats-server")
@@ -196,6 +193,15 @@ def test_the_broker_killed_is_started_again_and_consumers_resume(server_factory)
     first, second = run(body())
     assert second[0]["time"] > first[-1]["time"]
     assert "bus-broker-exited" in master.log()
+
+
+async def reading_cards(client, bus_url: str) -> Consumer:
+    """Reporting job 'pm' of the cards' ports and alice's polling job 'a' on it, enabled; her
+    consumer open."""
+    await client.rpc(bus_edit(bus_url, reporting_job("pm", "cards", CARDS),
+                              polling_job("a", "alice", SECRET, ["cards"])))
+    await until_enabled(client, "pm", "a")
+    return await Consumer(bus_url, "alice", SECRET, "a").open()
 
 
 async def reopened(consumer: Consumer, attempts: int = 200) -> Consumer:
@@ -225,10 +231,7 @@ def test_the_collector_killed_is_restarted_and_told_the_subscriptions_again(serv
 
     async def body() -> tuple[list[dict], list[dict]]:
         client = await connect(master)
-        await client.rpc(bus_edit(bus_url, reporting_job("pm", "cards", CARDS),
-                                  polling_job("a", "alice", SECRET, ["cards"])))
-        await until_enabled(client, "pm", "a")
-        alice = await Consumer(bus_url, "alice", SECRET, "a").open()
+        alice = await reading_cards(client, bus_url)
         before = await alice.records(2)
         (collector,) = children(master.process.pid, "-m mso collector")
         kill_hard(collector)
